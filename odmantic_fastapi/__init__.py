@@ -1,0 +1,3 @@
+"""Async MongoDB ODM for FastAPI with ODMantic's API and per-request transactions."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""A MongoDB-compatible server speaking the wire protocol, with snapshot-isolated transactions."""
+
+__all__: list[str] = []
