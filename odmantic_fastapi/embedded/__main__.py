@@ -1,0 +1,74 @@
+"""``python -m odmantic_fastapi.embedded``: run the embedded MongoDB-compatible server."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .journal import DataDirLockedError
+from .server import MongoServer, ServerConfig
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="odmantic-fastapi-embedded",
+        description="A MongoDB-compatible server with snapshot-isolated transactions.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=27017, help="port (0 picks a free one)")
+    storage = parser.add_mutually_exclusive_group()
+    storage.add_argument("--data-dir", type=Path, help="keep data durably in this directory")
+    storage.add_argument(
+        "--in-memory", action="store_true", help="keep data in memory only (the default)"
+    )
+    parser.add_argument(
+        "--advertise-host", help="host name clients should use, when it differs from --host"
+    )
+    parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+async def _serve(config: ServerConfig) -> None:
+    server = MongoServer(config)
+    url = await server.start()
+    print(url, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.checkpoint()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, serve until SIGINT/SIGTERM, and return the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        max_connections=args.max_connections,
+        advertise_host=args.advertise_host,
+    )
+    try:
+        asyncio.run(_serve(config))
+    except DataDirLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

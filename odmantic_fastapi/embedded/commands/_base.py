@@ -1,0 +1,149 @@
+"""What every command handler receives, and the registry that maps names to handlers."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CommandError
+from ..storage import Collection, IdKey, LockWait, WriteSet
+from ..transactions import TxnOptions
+
+if TYPE_CHECKING:
+    from ..server import Connection, MongoServer
+
+__all__ = [
+    "COMMANDS",
+    "Context",
+    "Handler",
+    "collection_name",
+    "command",
+    "get_bool",
+    "get_document",
+    "get_int",
+    "journal_op",
+]
+
+Handler = Callable[["Context"], Awaitable[dict[str, Any]]]
+
+COMMANDS: dict[str, Handler] = {}
+# How long a write outside a transaction waits for a document held by an open
+# transaction when the command sets no maxTimeMS.
+DEFAULT_LOCK_WAIT_SECONDS = 30.0
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    """Register a handler under one or more command names."""
+
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+@dataclass(eq=False)
+class Context:
+    """One command being executed: where, by whom, in which session or transaction."""
+
+    server: "MongoServer"
+    connection: "Connection"
+    db: str
+    name: str
+    cmd: dict[str, Any]
+    txn: TxnOptions
+    # Writes made outside a transaction, journalled together after the command.
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    # Set by commitTransaction so the journal can answer a retried commit after a restart.
+    commit_marker: dict[str, Any] | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def write_set(self) -> WriteSet | None:
+        session = self.txn.session
+        if self.txn.in_transaction and session is not None:
+            return session.write_set
+        return None
+
+    @property
+    def arg(self) -> Any:
+        return self.cmd[self.name]
+
+    def deadline(self) -> float:
+        max_time = self.cmd.get("maxTimeMS")
+        if isinstance(max_time, int | float) and not isinstance(max_time, bool) and max_time > 0:
+            return self.started + max_time / 1000
+        return self.started + DEFAULT_LOCK_WAIT_SECONDS
+
+    def write(
+        self, coll: Collection, key: IdKey, doc: dict[str, Any] | None, id_value: Any
+    ) -> None:
+        """Write one document in this command's transaction, or commit it now."""
+        ts = self.server.store.write(coll, key, doc, self.write_set)
+        if ts is not None:
+            self.ops.append(journal_op(coll.namespace, id_value, doc))
+
+    async def wait_for(self, wait: LockWait) -> None:
+        """Wait (bounded by maxTimeMS) for the transaction holding a document to end."""
+        remaining = self.deadline() - time.monotonic()
+        if remaining <= 0:
+            raise CommandError(50, "operation exceeded time limit")
+        try:
+            await asyncio.wait_for(wait.owner.finished.wait(), remaining)
+        except TimeoutError:
+            raise CommandError(50, "operation exceeded time limit") from None
+
+
+def journal_op(namespace: str, id_value: Any, doc: dict[str, Any] | None) -> dict[str, Any]:
+    """The journal form of one committed document write: the new document, or the deleted id."""
+    if doc is None:
+        return {"ns": namespace, "id": id_value}
+    return {"ns": namespace, "doc": doc}
+
+
+def get_int(cmd: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
+    value = cmd.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandError(
+            14, f"BSON field '{key}' is the wrong type '{type(value).__name__}', expected a number"
+        )
+    if isinstance(value, float) and not value.is_integer():
+        raise CommandError(2, f"BSON field '{key}' must be an integral number, got {value}")
+    return int(value)
+
+
+def get_bool(cmd: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    value = cmd.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    raise CommandError(14, f"BSON field '{key}' is the wrong type, expected type 'bool'")
+
+
+def get_document(cmd: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = cmd.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise CommandError(
+            14, f"BSON field '{key}' is the wrong type '{type(value).__name__}', expected 'object'"
+        )
+    return value
+
+
+def collection_name(ctx: Context) -> str:
+    """The collection a command names, validated as MongoDB validates it."""
+    name = ctx.arg
+    if not isinstance(name, str):
+        raise CommandError(73, f"collection name has invalid type {type(name).__name__}")
+    if not name or "\x00" in name or name.startswith(".") or "$" in name:
+        raise CommandError(73, f"Invalid collection name: {name!r}")
+    if len(ctx.db) + 1 + len(name) > 255:
+        raise CommandError(73, f"Fully qualified namespace is too long: {ctx.db}.{name}")
+    return name

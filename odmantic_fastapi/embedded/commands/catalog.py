@@ -1,0 +1,257 @@
+"""Catalog commands: databases, collections and indexes."""
+
+import uuid
+from typing import Any
+
+import bson
+from bson import Binary, Int64
+
+from ..errors import CommandError
+from ..indexes import IndexSpec, check_conflict, parse_index_spec
+from ..matcher import compile_filter
+from ..wire import CODEC_OPTIONS
+from ._base import Context, collection_name, command, get_bool, get_document
+from .crud import open_collection
+
+__all__: list[str] = []
+
+_SUPPORTED_CREATE_OPTIONS = frozenset({"idIndex", "comment", "writeConcern"})
+
+
+@command("create")
+async def create(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    options = {
+        k: v
+        for k, v in ctx.cmd.items()
+        if k != "create"
+        and not k.startswith("$")
+        and k not in ("lsid", "txnNumber", "autocommit", "startTransaction")
+    }
+    for option in options:
+        if option not in _SUPPORTED_CREATE_OPTIONS:
+            raise CommandError(
+                72, f"collection option '{option}' is not supported by the embedded server"
+            )
+    if ctx.server.store.collection(ctx.db, name) is not None:
+        raise CommandError(48, f"Collection {ctx.db}.{name} already exists.")
+    open_collection(ctx, name, create=True)
+    return {"ok": 1.0}
+
+
+@command("drop")
+async def drop(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    coll = ctx.server.store.collection(ctx.db, name)
+    if coll is None:
+        return {"ok": 1.0}
+    n_indexes = len(coll.indexes)
+    ctx.server.store.drop_collection(ctx.db, name)
+    ctx.catalog.append({"op": "drop", "db": ctx.db, "name": name})
+    return {"nIndexesWas": n_indexes, "ns": f"{ctx.db}.{name}", "ok": 1.0}
+
+
+@command("dropDatabase")
+async def drop_database(ctx: Context) -> dict[str, Any]:
+    ctx.server.store.drop_database(ctx.db)
+    ctx.catalog.append({"op": "dropDatabase", "db": ctx.db})
+    return {"dropped": ctx.db, "ok": 1.0}
+
+
+def _collection_info(db: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "collection",
+        "options": options,
+        "info": {
+            "readOnly": False,
+            "uuid": Binary(uuid.uuid5(uuid.NAMESPACE_URL, f"{db}.{name}").bytes, 4),
+        },
+        "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+    }
+
+
+@command("listCollections")
+async def list_collections(ctx: Context) -> dict[str, Any]:
+    filter = get_document(ctx.cmd, "filter") or {}
+    name_only = get_bool(ctx.cmd, "nameOnly")
+    matcher = compile_filter(filter)
+    docs = []
+    for name, coll in sorted(ctx.server.store.databases.get(ctx.db, {}).items()):
+        info = _collection_info(ctx.db, name, coll.options)
+        if not matcher.matches(info):
+            continue
+        docs.append({"name": name, "type": "collection"} if name_only else info)
+    cursor = ctx.server.cursors.first_batch(f"{ctx.db}.$cmd.listCollections", docs, None)
+    return {"cursor": cursor, "ok": 1.0}
+
+
+def _database_size(ctx: Context, db: str) -> int:
+    total = 0
+    for coll in ctx.server.store.databases.get(db, {}).values():
+        for _, doc in coll.iter_latest():
+            total += len(bson.encode(doc, codec_options=CODEC_OPTIONS))
+    return total
+
+
+@command("listDatabases")
+async def list_databases(ctx: Context) -> dict[str, Any]:
+    filter = get_document(ctx.cmd, "filter") or {}
+    name_only = get_bool(ctx.cmd, "nameOnly")
+    matcher = compile_filter(filter)
+    databases = []
+    total = 0
+    for db in sorted(ctx.server.store.databases):
+        entry: dict[str, Any] = {"name": db}
+        if not name_only:
+            size = _database_size(ctx, db)
+            total += size
+            entry |= {"sizeOnDisk": Int64(size), "empty": size == 0}
+        if matcher.matches(entry):
+            databases.append(entry)
+    reply: dict[str, Any] = {"databases": databases, "ok": 1.0}
+    if not name_only:
+        reply["totalSize"] = Int64(total)
+    return reply
+
+
+@command("createIndexes")
+async def create_indexes(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    raw_specs = ctx.cmd.get("indexes")
+    if not isinstance(raw_specs, list) or not raw_specs:
+        raise CommandError(9, "Must specify at least one index to create")
+    specs = []
+    for raw in raw_specs:
+        if not isinstance(raw, dict):
+            raise CommandError(14, "index specification must be an object")
+        specs.append(parse_index_spec(raw))
+    created_automatically = ctx.server.store.collection(ctx.db, name) is None
+    coll = open_collection(ctx, name, create=True)
+    assert coll is not None
+    before = len(coll.indexes)
+    new_specs: list[IndexSpec] = []
+    for spec in specs:
+        existing = [idx.spec for idx in coll.indexes.values()] + new_specs
+        if check_conflict(existing, spec):
+            continue
+        new_specs.append(spec)
+    for spec in new_specs:
+        coll.add_index(spec)
+        ctx.catalog.append(
+            {"op": "createIndex", "db": ctx.db, "name": name, "spec": spec.to_document()}
+        )
+    reply: dict[str, Any] = {
+        "numIndexesBefore": before,
+        "numIndexesAfter": len(coll.indexes),
+        "createdCollectionAutomatically": created_automatically,
+        "ok": 1.0,
+    }
+    if not new_specs:
+        reply["note"] = "all indexes already exist"
+    return reply
+
+
+@command("listIndexes")
+async def list_indexes(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    coll = ctx.server.store.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}")
+    docs = [idx.spec.to_document() for idx in coll.indexes.values()]
+    cursor = ctx.server.cursors.first_batch(f"{ctx.db}.$cmd.listIndexes.{name}", docs, None)
+    return {"cursor": cursor, "ok": 1.0}
+
+
+@command("dropIndexes", "deleteIndexes")
+async def drop_indexes(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    coll = ctx.server.store.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, f"ns not found {ctx.db}.{name}")
+    target = ctx.cmd.get("index")
+    n_before = len(coll.indexes)
+    if target == "*":
+        names = [n for n in coll.indexes if n != "_id_"]
+    elif isinstance(target, str):
+        names = [target]
+    elif isinstance(target, list):
+        names = [str(t) for t in target]
+    elif isinstance(target, dict):
+        matches = [n for n, idx in coll.indexes.items() if dict(idx.spec.key) == target]
+        if not matches:
+            raise CommandError(27, f"can't find index with key: {target}")
+        names = matches
+    else:
+        raise CommandError(14, "BSON field 'index' must be a string, an array or an object")
+    for index_name in names:
+        if index_name == "_id_":
+            raise CommandError(72, "cannot drop _id index")
+        if index_name not in coll.indexes:
+            raise CommandError(27, f"index not found with name [{index_name}]")
+    for index_name in names:
+        del coll.indexes[index_name]
+        ctx.catalog.append({"op": "dropIndex", "db": ctx.db, "name": name, "index": index_name})
+    return {"nIndexesWas": n_before, "ok": 1.0}
+
+
+@command("renameCollection")
+async def rename_collection(ctx: Context) -> dict[str, Any]:
+    source, target = ctx.arg, ctx.cmd.get("to")
+    if ctx.db != "admin":
+        raise CommandError(13, "renameCollection may only be run against the admin database.")
+    if not isinstance(source, str) or not isinstance(target, str):
+        raise CommandError(14, "renameCollection and to must be namespace strings")
+    src_db, _, src_name = source.partition(".")
+    dst_db, _, dst_name = target.partition(".")
+    store = ctx.server.store
+    coll = store.collection(src_db, src_name)
+    if coll is None:
+        raise CommandError(26, "source namespace does not exist")
+    if store.collection(dst_db, dst_name) is not None:
+        if not get_bool(ctx.cmd, "dropTarget"):
+            raise CommandError(48, "target namespace exists")
+        store.drop_collection(dst_db, dst_name)
+    if store.open_write_sets and any(source in ws.writes for ws in store.open_write_sets):
+        raise CommandError(46, "collection is in use by an open transaction")
+    store.databases[src_db].pop(src_name)
+    if not store.databases[src_db]:
+        del store.databases[src_db]
+    coll.db, coll.name = dst_db, dst_name
+    store.databases.setdefault(dst_db, {})[dst_name] = coll
+    ctx.catalog.append({"op": "rename", "from": source, "to": target})
+    return {"ok": 1.0}
+
+
+@command("dbStats")
+async def db_stats(ctx: Context) -> dict[str, Any]:
+    colls = ctx.server.store.databases.get(ctx.db, {})
+    objects = sum(c.live_count for c in colls.values())
+    size = _database_size(ctx, ctx.db)
+    return {
+        "db": ctx.db,
+        "collections": len(colls),
+        "views": 0,
+        "objects": Int64(objects),
+        "dataSize": float(size),
+        "storageSize": float(size),
+        "indexes": sum(len(c.indexes) for c in colls.values()),
+        "ok": 1.0,
+    }
+
+
+@command("collStats")
+async def coll_stats(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    coll = ctx.server.store.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, f"Collection [{ctx.db}.{name}] not found.")
+    size = sum(len(bson.encode(d, codec_options=CODEC_OPTIONS)) for _, d in coll.iter_latest())
+    return {
+        "ns": coll.namespace,
+        "count": coll.live_count,
+        "size": size,
+        "nindexes": len(coll.indexes),
+        "indexSizes": {n: 0 for n in coll.indexes},
+        "ok": 1.0,
+    }

@@ -1,0 +1,546 @@
+"""Document commands: insert, find, getMore, killCursors, update, delete, findAndModify, count, distinct."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import bson
+from bson import Int64, ObjectId
+
+from ..compare import sort_key
+from ..errors import CommandError
+from ..matcher import Matcher, compile_filter
+from ..projection import compile_projection
+from ..sorting import compile_sort
+from ..storage import Collection, LockWait, id_key
+from ..update import apply_update, is_replacement, modifies, validate_replacement
+from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
+from ._base import Context, collection_name, command, get_bool, get_document, get_int
+
+__all__ = ["matching_documents", "open_collection", "text_fields"]
+
+_MAX_ID_TYPES = (list, bson.Regex)
+
+
+def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | None:
+    """The named collection; created (and journalled) on first write as MongoDB does."""
+    store = ctx.server.store
+    coll = store.collection(ctx.db, name)
+    if coll is None and create:
+        coll, created = store.ensure_collection(ctx.db, name)
+        if created:
+            ctx.catalog.append({"op": "create", "db": ctx.db, "name": name, "options": {}})
+    return coll
+
+
+def text_fields(coll: Collection | None) -> dict[str, float] | None:
+    if coll is None:
+        return None
+    index = coll.text_index
+    if index is None:
+        return None
+    weights = index.spec.weights or {}
+    return {
+        path: float(weights.get(path, 1))
+        for path, direction in index.spec.key
+        if direction == "text"
+    } | {path: float(w) for path, w in weights.items()}
+
+
+def _filter_arg(value: Any, what: str = "filter") -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CommandError(
+            14, f"BSON field '{what}' is the wrong type '{type(value).__name__}', expected 'object'"
+        )
+    return value
+
+
+def matching_documents(
+    ctx: Context, coll: Collection | None, filter: Mapping[str, Any], matcher: Matcher
+) -> list[dict[str, Any]]:
+    """Every document of ``coll`` matching, as this command's snapshot sees it."""
+    if coll is None:
+        return []
+    return list(ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
+
+
+def _check_document(doc: Mapping[str, Any]) -> None:
+    for key in doc:
+        if key.startswith("$"):
+            raise CommandError(2, f"Document can't have $ prefixed field names: {key}")
+    if "_id" in doc and isinstance(doc["_id"], _MAX_ID_TYPES):
+        kind = "array" if isinstance(doc["_id"], list) else "regex"
+        raise CommandError(2, f"The '_id' value cannot be of type {kind}")
+    if len(bson.encode(doc, codec_options=CODEC_OPTIONS)) > MAX_BSON_OBJECT_SIZE:
+        raise CommandError(10334, "object to insert exceeds maxBsonObjectSize")
+
+
+def _with_id(doc: dict[str, Any]) -> dict[str, Any]:
+    if "_id" in doc:
+        if next(iter(doc)) == "_id":
+            return doc
+        return {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
+    return {"_id": ObjectId(), **doc}
+
+
+# -- insert --------------------------------------------------------------
+
+
+@command("insert")
+async def insert(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    documents = ctx.cmd.get("documents")
+    if not isinstance(documents, list):
+        raise CommandError(9, "BSON field 'insert.documents' is missing but a required field")
+    ordered = get_bool(ctx.cmd, "ordered", True)
+    coll = open_collection(ctx, name, create=True)
+    assert coll is not None
+    n = 0
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(documents):
+        try:
+            if not isinstance(raw, dict):
+                raise CommandError(14, "documents to insert must be objects")
+            _check_document(raw)
+            doc = _with_id(raw)
+            key = id_key(doc["_id"])
+            while True:
+                try:
+                    if ctx.server.store.get(coll, key, ctx.write_set) is not None:
+                        raise CommandError(
+                            11000,
+                            f"E11000 duplicate key error collection: {coll.namespace} index: _id_ "
+                            f"dup key: {{ _id: {bson.json_util.dumps(doc['_id'])} }}",
+                            extra={"keyPattern": {"_id": 1}, "keyValue": {"_id": doc["_id"]}},
+                        )
+                    ctx.write(coll, key, doc, doc["_id"])
+                    break
+                except LockWait as wait:
+                    await ctx.wait_for(wait)
+            n += 1
+        except CommandError as exc:
+            if exc.code == 112 or (ctx.txn.in_transaction and exc.code != 11000):
+                raise
+            errors.append(exc.to_write_error(index))
+            if ordered:
+                break
+    reply: dict[str, Any] = {"n": n, "ok": 1.0}
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+# -- find / getMore / killCursors ------------------------------------------
+
+
+def _batch_size(ctx: Context, source: Mapping[str, Any] | None = None) -> int | None:
+    value = get_int(source if source is not None else ctx.cmd, "batchSize")
+    if value is not None and value < 0:
+        raise CommandError(
+            51024, f"BSON field 'batchSize' value must be >= 0, actual value '{value}'"
+        )
+    return value
+
+
+@command("find")
+async def find(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    filter = _filter_arg(ctx.cmd.get("filter"))
+    coll = open_collection(ctx, name, create=False)
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    projection = compile_projection(get_document(ctx.cmd, "projection"))
+    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
+    skip = get_int(ctx.cmd, "skip") or 0
+    limit = get_int(ctx.cmd, "limit") or 0
+    if skip < 0:
+        raise CommandError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
+    single_batch = get_bool(ctx.cmd, "singleBatch")
+    if limit < 0:
+        limit, single_batch = -limit, True
+    batch_size = _batch_size(ctx)
+    for unsupported in ("min", "max", "returnKey", "showRecordId", "tailable", "awaitData"):
+        if ctx.cmd.get(unsupported):
+            raise CommandError(
+                2, f"find option '{unsupported}' is not supported by the embedded server"
+            )
+    _check_collation(ctx.cmd)
+    docs = matching_documents(ctx, coll, filter, matcher)
+    if sort_fn is not None:
+        docs.sort(key=sort_fn)
+    if skip:
+        docs = docs[skip:]
+    if limit:
+        docs = docs[:limit]
+    if projection is not None:
+        docs = [projection.apply(d, matcher=matcher) for d in docs]
+    if single_batch and batch_size is None:
+        batch_size = len(docs)
+    cursor = ctx.server.cursors.first_batch(
+        f"{ctx.db}.{name}",
+        docs,
+        batch_size,
+        single_batch=single_batch,
+        session=ctx.txn.session.lsid if ctx.txn.session else None,
+    )
+    return {"cursor": cursor, "ok": 1.0}
+
+
+def _check_collation(cmd: Mapping[str, Any]) -> None:
+    collation = cmd.get("collation")
+    if collation is None:
+        return
+    if not isinstance(collation, dict) or collation.get("locale") != "simple":
+        raise CommandError(
+            2, "collations other than {locale: 'simple'} are not supported by the embedded server"
+        )
+
+
+@command("getMore")
+async def get_more(ctx: Context) -> dict[str, Any]:
+    cursor_id = ctx.arg
+    if isinstance(cursor_id, bool) or not isinstance(cursor_id, int):
+        raise CommandError(
+            14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'"
+        )
+    coll = ctx.cmd.get("collection")
+    if not isinstance(coll, str):
+        raise CommandError(40414, "BSON field 'getMore.collection' is missing but a required field")
+    batch = ctx.server.cursors.get_more(int(cursor_id), f"{ctx.db}.{coll}", _batch_size(ctx))
+    return {"cursor": batch, "ok": 1.0}
+
+
+@command("killCursors")
+async def kill_cursors(ctx: Context) -> dict[str, Any]:
+    ids = ctx.cmd.get("cursors")
+    if not isinstance(ids, list):
+        raise CommandError(
+            40414, "BSON field 'killCursors.cursors' is missing but a required field"
+        )
+    killed, not_found = ctx.server.cursors.kill([int(i) for i in ids])
+    return {
+        "cursorsKilled": [Int64(i) for i in killed],
+        "cursorsNotFound": [Int64(i) for i in not_found],
+        "cursorsAlive": [],
+        "cursorsUnknown": [],
+        "ok": 1.0,
+    }
+
+
+# -- update --------------------------------------------------------------
+
+
+def _array_filters(spec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    filters = spec.get("arrayFilters")
+    if filters is None:
+        return None
+    if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+        raise CommandError(14, "arrayFilters must be an array of objects")
+    return filters
+
+
+def _new_version(
+    old: Mapping[str, Any],
+    update: Any,
+    matcher: Matcher,
+    array_filters: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    if is_replacement(update):
+        validate_replacement(update)
+        if "_id" in update and sort_key(update["_id"]) != sort_key(old["_id"]):
+            raise CommandError(
+                66,
+                "After applying the update, the (immutable) field '_id' was found to have been "
+                f"altered to _id: {bson.json_util.dumps(update['_id'])}",
+            )
+        return {"_id": old["_id"], **{k: v for k, v in update.items() if k != "_id"}}
+    new = apply_update(
+        old,
+        update,
+        array_filters=array_filters,
+        positional=matcher.first_array_position(old),
+    )
+    if sort_key(new.get("_id")) != sort_key(old["_id"]):
+        raise CommandError(
+            66, "Performing an update on the path '_id' would modify the immutable field '_id'"
+        )
+    return new
+
+
+def _upsert_document(
+    filter: Mapping[str, Any], update: Any, array_filters: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    from ..matcher import equality_seed
+
+    seed = equality_seed(filter)
+    if is_replacement(update):
+        validate_replacement(update)
+        doc = dict(update)
+        if "_id" not in doc and "_id" in seed:
+            doc["_id"] = seed["_id"]
+    else:
+        doc = apply_update(seed, update, array_filters=array_filters, is_insert=True)
+    return _with_id(doc)
+
+
+async def _update_one_statement(
+    ctx: Context,
+    coll: Collection,
+    spec: Mapping[str, Any],
+) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
+    """Run one update statement; returns n, nModified, upserted id, old and new documents."""
+    filter = _filter_arg(spec.get("q"), "q")
+    update = spec.get("u")
+    if not isinstance(update, dict | list):
+        raise CommandError(14, "BSON field 'u' must be an object or an array")
+    multi = get_bool(spec, "multi")
+    upsert = get_bool(spec, "upsert")
+    array_filters = _array_filters(spec)
+    if multi and is_replacement(update):
+        raise CommandError(9, "multi update is not supported for replacement-style update")
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    done: set[Any] = set()
+    n = modified = 0
+    last_old: dict[str, Any] | None = None
+    last_new: dict[str, Any] | None = None
+    while True:
+        try:
+            for old in matching_documents(ctx, coll, filter, matcher):
+                key = id_key(old["_id"])
+                if key in done:
+                    continue
+                new = _new_version(old, update, matcher, array_filters)
+                if modifies(old, new):
+                    _check_document(new)
+                    ctx.write(coll, key, new, new["_id"])
+                    modified += 1
+                done.add(key)
+                n += 1
+                last_old, last_new = old, new
+                if not multi:
+                    break
+            break
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+    if n or not upsert:
+        return n, modified, None, last_old, last_new
+    while True:
+        doc = _upsert_document(filter, update, array_filters)
+        _check_document(doc)
+        key = id_key(doc["_id"])
+        try:
+            if ctx.server.store.get(coll, key, ctx.write_set) is not None:
+                raise CommandError(
+                    11000,
+                    f"E11000 duplicate key error collection: {coll.namespace} index: _id_ dup key: "
+                    f"{{ _id: {bson.json_util.dumps(doc['_id'])} }}",
+                )
+            ctx.write(coll, key, doc, doc["_id"])
+            return 1, 0, doc["_id"], None, doc
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+
+
+@command("update")
+async def update(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    statements = ctx.cmd.get("updates")
+    if not isinstance(statements, list):
+        raise CommandError(9, "BSON field 'update.updates' is missing but a required field")
+    ordered = get_bool(ctx.cmd, "ordered", True)
+    coll = open_collection(ctx, name, create=True)
+    assert coll is not None
+    n = modified = 0
+    upserted: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, spec in enumerate(statements):
+        try:
+            if not isinstance(spec, dict):
+                raise CommandError(14, "update statements must be objects")
+            s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, coll, spec)
+            n += s_n
+            modified += s_mod
+            if s_up is not None:
+                upserted.append({"index": index, "_id": s_up})
+        except CommandError as exc:
+            if exc.code == 112 or exc.code == 50 or (ctx.txn.in_transaction and exc.code != 11000):
+                raise
+            errors.append(exc.to_write_error(index))
+            if ordered:
+                break
+    reply: dict[str, Any] = {"n": n, "nModified": modified, "ok": 1.0}
+    if upserted:
+        reply["upserted"] = upserted
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+# -- delete --------------------------------------------------------------
+
+
+async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping[str, Any]) -> int:
+    filter = _filter_arg(spec.get("q"), "q")
+    limit = get_int(spec, "limit", 0)
+    if limit not in (0, 1):
+        raise CommandError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
+    if coll is None:
+        return 0
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    deleted: set[Any] = set()
+    while True:
+        try:
+            for doc in matching_documents(ctx, coll, filter, matcher):
+                key = id_key(doc["_id"])
+                if key in deleted:
+                    continue
+                ctx.write(coll, key, None, doc["_id"])
+                deleted.add(key)
+                if limit == 1:
+                    break
+            return len(deleted)
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+
+
+@command("delete")
+async def delete(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    statements = ctx.cmd.get("deletes")
+    if not isinstance(statements, list):
+        raise CommandError(9, "BSON field 'delete.deletes' is missing but a required field")
+    ordered = get_bool(ctx.cmd, "ordered", True)
+    coll = open_collection(ctx, name, create=False)
+    n = 0
+    errors: list[dict[str, Any]] = []
+    for index, spec in enumerate(statements):
+        try:
+            if not isinstance(spec, dict):
+                raise CommandError(14, "delete statements must be objects")
+            n += await _delete_statement(ctx, coll, spec)
+        except CommandError as exc:
+            if exc.code in (112, 50) or ctx.txn.in_transaction:
+                raise
+            errors.append(exc.to_write_error(index))
+            if ordered:
+                break
+    reply: dict[str, Any] = {"n": n, "ok": 1.0}
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
+# -- findAndModify -------------------------------------------------------
+
+
+@command("findAndModify", "findandmodify")
+async def find_and_modify(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    filter = _filter_arg(ctx.cmd.get("query"), "query")
+    remove = get_bool(ctx.cmd, "remove")
+    update = ctx.cmd.get("update")
+    upsert = get_bool(ctx.cmd, "upsert")
+    return_new = get_bool(ctx.cmd, "new")
+    if remove and update is not None:
+        raise CommandError(9, "Cannot specify both an update and remove=true")
+    if not remove and update is None:
+        raise CommandError(9, "Either an update or remove=true must be specified")
+    if remove and (upsert or return_new):
+        raise CommandError(9, "Cannot specify both upsert=true and remove=true")
+    projection = compile_projection(get_document(ctx.cmd, "fields"))
+    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
+    coll = open_collection(ctx, name, create=not remove)
+    last_error: dict[str, Any]
+    value: dict[str, Any] | None
+    if remove:
+        matcher = compile_filter(filter, text_fields=text_fields(coll))
+        while True:
+            try:
+                docs = matching_documents(ctx, coll, filter, matcher)
+                if sort_fn is not None:
+                    docs.sort(key=sort_fn)
+                value = docs[0] if docs else None
+                if value is not None and coll is not None:
+                    ctx.write(coll, id_key(value["_id"]), None, value["_id"])
+                break
+            except LockWait as wait:
+                await ctx.wait_for(wait)
+        last_error = {"n": 1 if value is not None else 0}
+    else:
+        assert coll is not None
+        spec: dict[str, Any] = {
+            "q": filter,
+            "u": update,
+            "upsert": upsert,
+            "multi": False,
+        }
+        if "arrayFilters" in ctx.cmd:
+            spec["arrayFilters"] = ctx.cmd["arrayFilters"]
+        if sort_fn is not None:
+            spec = await _sorted_target(ctx, coll, filter, sort_fn, spec)
+        n, _, upserted, old, new = await _update_one_statement(ctx, coll, spec)
+        value = new if return_new else old
+        last_error = {"n": n, "updatedExisting": upserted is None and n > 0}
+        if upserted is not None:
+            last_error["upserted"] = upserted
+    if value is not None and projection is not None:
+        value = projection.apply(value)
+    return {"lastErrorObject": last_error, "value": value, "ok": 1.0}
+
+
+async def _sorted_target(
+    ctx: Context, coll: Collection, filter: dict[str, Any], sort_fn: Any, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """Narrow an update to the first document in sort order, keeping upsert semantics."""
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    docs = matching_documents(ctx, coll, filter, matcher)
+    if not docs:
+        return spec
+    docs.sort(key=sort_fn)
+    target = docs[0]
+    return {**spec, "q": {"$and": [filter, {"_id": target["_id"]}]}}
+
+
+# -- count / distinct ----------------------------------------------------
+
+
+@command("count")
+async def count(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    filter = _filter_arg(ctx.cmd.get("query"), "query")
+    coll = open_collection(ctx, name, create=False)
+    skip = get_int(ctx.cmd, "skip") or 0
+    limit = abs(get_int(ctx.cmd, "limit") or 0)
+    if coll is None:
+        return {"n": 0, "ok": 1.0}
+    if not filter and ctx.write_set is None:
+        n = coll.live_count
+    else:
+        matcher = compile_filter(filter, text_fields=text_fields(coll))
+        n = sum(1 for _ in ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
+    n = max(n - skip, 0)
+    if limit:
+        n = min(n, limit)
+    return {"n": n, "ok": 1.0}
+
+
+@command("distinct")
+async def distinct(ctx: Context) -> dict[str, Any]:
+    from ..paths import get_path_values
+
+    name = collection_name(ctx)
+    key = ctx.cmd.get("key")
+    if not isinstance(key, str):
+        raise CommandError(
+            14, "BSON field 'distinct.key' is the wrong type, expected type 'string'"
+        )
+    filter = _filter_arg(ctx.cmd.get("query"), "query")
+    coll = open_collection(ctx, name, create=False)
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    seen: dict[Any, Any] = {}
+    for doc in matching_documents(ctx, coll, filter, matcher):
+        for value in get_path_values(doc, key):
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                seen.setdefault(sort_key(item), item)
+    return {"values": [seen[k] for k in sorted(seen)], "ok": 1.0}

@@ -1,0 +1,62 @@
+"""Session commands: commitTransaction, abortTransaction, endSessions and friends."""
+
+from typing import Any
+
+from ..errors import CommandError
+from ._base import Context, command, journal_op
+
+__all__: list[str] = []
+
+
+@command("commitTransaction")
+async def commit_transaction(ctx: Context) -> dict[str, Any]:
+    if ctx.db != "admin":
+        raise CommandError(13, "commitTransaction may only be run against the admin database.")
+    session = ctx.txn.session
+    if session is None or ctx.txn.txn_number is None:
+        raise CommandError(50768, "commitTransaction must be run within a transaction")
+    if not ctx.txn.in_transaction:
+        # A retried commit of a transaction that already committed.
+        return {"ok": 1.0}
+    _, applied = ctx.server.sessions.commit(session)
+    for write in applied:
+        ctx.ops.append(journal_op(write.collection.namespace, write.id_value, write.doc))
+    ctx.commit_marker = {"lsid": session.lsid_doc, "txnNumber": ctx.txn.txn_number}
+    return {"ok": 1.0}
+
+
+@command("abortTransaction")
+async def abort_transaction(ctx: Context) -> dict[str, Any]:
+    if ctx.db != "admin":
+        raise CommandError(13, "abortTransaction may only be run against the admin database.")
+    session = ctx.txn.session
+    if session is None or ctx.txn.txn_number is None:
+        raise CommandError(50768, "abortTransaction must be run within a transaction")
+    ctx.server.sessions.abort(session, "aborted by the client")
+    return {"ok": 1.0}
+
+
+@command("endSessions")
+async def end_sessions(ctx: Context) -> dict[str, Any]:
+    lsids = ctx.arg
+    if not isinstance(lsids, list):
+        raise CommandError(14, "endSessions takes an array of session ids")
+    ctx.server.end_sessions(lsids)
+    return {"ok": 1.0}
+
+
+@command("killSessions", "killAllSessions")
+async def kill_sessions(ctx: Context) -> dict[str, Any]:
+    lsids = ctx.arg if isinstance(ctx.arg, list) else []
+    ctx.server.end_sessions(lsids)
+    return {"ok": 1.0}
+
+
+@command("refreshSessions")
+async def refresh_sessions(ctx: Context) -> dict[str, Any]:
+    lsids = ctx.arg
+    if not isinstance(lsids, list):
+        raise CommandError(14, "refreshSessions takes an array of session ids")
+    for lsid in lsids:
+        ctx.server.sessions.session(lsid)
+    return {"ok": 1.0}

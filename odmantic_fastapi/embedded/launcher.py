@@ -1,0 +1,203 @@
+"""Starting and stopping the embedded server from Python: in a background thread, or as a subprocess."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from .server import MongoServer, ServerConfig
+
+__all__ = ["EmbeddedServer", "ServerProcess"]
+
+
+class EmbeddedServer:
+    """The server on its own event loop in a daemon thread of this process.
+
+    Example:
+        >>> with EmbeddedServer() as server:          # in memory, a free port
+        ...     client = pymongo.MongoClient(server.url)
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.config = ServerConfig(
+            host=host, port=port, data_dir=Path(data_dir) if data_dir is not None else None
+        )
+        self.server: MongoServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the embedded server is not running; call start() first")
+        return self._url
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start serving and return the ``mongodb://`` URL; raises if startup fails."""
+        if self._thread is not None:
+            raise RuntimeError("the embedded server is already running")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            server = MongoServer(self.config)
+            try:
+                self._url = loop.run_until_complete(server.start())
+                self.server = server
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(server.stop())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="odmantic-fastapi-embedded", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the embedded server did not start in time")
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self.url
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop serving, abort open transactions and close the journal."""
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+        self._loop = None
+        self.server = None
+        self._url = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """The server as a child process (``python -m odmantic_fastapi.embedded``).
+
+    A separate process is what crash tests need: :meth:`kill` sends SIGKILL.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.process: subprocess.Popen[str] | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the server process is not running; call start() first")
+        return self._url
+
+    def start(self, timeout: float = 30.0) -> str:
+        args = [sys.executable, "-m", "odmantic_fastapi.embedded", "--host", self.host]
+        args += ["--port", str(self.port)]
+        args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        stdout: IO[str] | None = self.process.stdout
+        assert stdout is not None
+        line_holder: list[str] = []
+        reader = threading.Thread(target=lambda: line_holder.append(stdout.readline()))
+        reader.start()
+        reader.join(timeout)
+        line = line_holder[0].strip() if line_holder else ""
+        if not line.startswith("mongodb://"):
+            process = self.process
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            stderr = process.stderr.read() if process.stderr else ""
+            self._close()
+            raise RuntimeError(f"the embedded server did not start: {stderr.strip() or line}")
+        self._url = line
+        return line
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("the server process is not running")
+        return self.process.pid
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the server to shut down cleanly (SIGTERM) and wait for it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash that durability must survive."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.process is not None:
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+        self.process = None
+        self._url = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,326 @@
+"""The asyncio server: accepts connections, frames messages, runs commands, journals writes.
+
+Each connection is served by its own task and handles one message at a time,
+as mongod does; a slow or hostile client only ever stalls itself. Commands run
+on the event loop without yielding (except to wait for a lock or for the
+journal's fsync), so each one is atomic with respect to other clients.
+"""
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+
+from . import commands as _commands  # noqa: F401 - registers the command handlers
+from .commands._base import COMMANDS, Context, journal_op
+from .cursors import CursorRegistry
+from .errors import CommandError
+from .journal import Journal
+from .recovery import capture_state, replay
+from .storage import LockWait, Store
+from .transactions import SessionRegistry
+from .wire import (
+    HEADER,
+    MAX_MESSAGE_SIZE,
+    OP_QUERY,
+    ProtocolError,
+    Request,
+    encode_msg,
+    encode_reply,
+    parse_message,
+)
+
+__all__ = ["Connection", "MongoServer", "ServerConfig"]
+
+log = logging.getLogger("odmantic_fastapi.embedded")
+
+_WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "findandmodify"})
+_HOUSEKEEPING_SECONDS = 1.0
+
+
+@dataclass
+class ServerConfig:
+    """How to run the server; the defaults are safe (loopback only, in memory)."""
+
+    host: str = "127.0.0.1"
+    port: int = 27017
+    data_dir: Path | None = None
+    max_connections: int = 1000
+    advertise_host: str | None = None
+    # Journal bytes after which the store is checkpointed, bounding restart time.
+    checkpoint_bytes: int = 64 * 1024 * 1024
+
+
+class Connection:
+    """One client connection."""
+
+    def __init__(self, connection_id: int, peer: str) -> None:
+        self.connection_id = connection_id
+        self.peer = peer
+        self.client_metadata: dict[str, Any] | None = None
+
+
+class MongoServer:
+    """A MongoDB-compatible server speaking the wire protocol."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.store = Store()
+        self.sessions = SessionRegistry(self.store)
+        self.cursors = CursorRegistry()
+        self.journal: Journal | None = None
+        self.connections: dict[int, Connection] = {}
+        self.total_connections = 0
+        self.process_id = ObjectId()
+        self.election_id = ObjectId("7fffffff0000000000000001")
+        self.started_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        self.ttl_monitor_sleep_seconds = 60
+        self.port = self.config.port
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._checkpointing = False
+        self._last_ttl_run = 0.0
+
+    # -- lifecycle -------------------------------------------------------
+
+    @property
+    def advertised_address(self) -> str:
+        host = self.config.advertise_host or self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """A connection string for this server."""
+        return f"mongodb://{self.advertised_address}/"
+
+    async def start(self) -> str:
+        """Recover durable state, start listening, and return the URL."""
+        if self.config.data_dir is not None:
+            journal, recovered = await asyncio.to_thread(Journal.open, self.config.data_dir)
+            self.journal = journal
+            replay(self, recovered)
+            if recovered.torn_bytes:
+                log.warning(
+                    "discarded a torn final journal record (%d bytes)", recovered.torn_bytes
+                )
+        self._server = await asyncio.start_server(
+            self._serve_connection, self.config.host, self.config.port, limit=2**20
+        )
+        sockets = self._server.sockets
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self._housekeeping = asyncio.create_task(self._housekeep())
+        return self.url
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections, abort open transactions, close the journal."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        for session in list(self.sessions.sessions.values()):
+            self.sessions.abort(session, "server shutting down")
+        if self.journal is not None:
+            await self.journal.close()
+            self.journal = None
+
+    # -- connections -----------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if len(self.connections) >= self.config.max_connections:
+            log.warning("refusing connection from %s: connection limit reached", peer_text)
+            writer.close()
+            self._tasks.discard(task)
+            return
+        self.total_connections += 1
+        conn = Connection(self.total_connections, peer_text)
+        self.connections[conn.connection_id] = conn
+        try:
+            await self._connection_loop(conn, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except ProtocolError as exc:
+            log.info("closing connection %d from %s: %s", conn.connection_id, peer_text, exc)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.connections.pop(conn.connection_id, None)
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _connection_loop(
+        self, conn: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            header = await reader.readexactly(HEADER.size)
+            length, request_id, _, _ = HEADER.unpack(header)
+            if length < HEADER.size + 1 or length > MAX_MESSAGE_SIZE:
+                raise ProtocolError(f"message length {length} is out of bounds")
+            body = await reader.readexactly(length - HEADER.size)
+            request = parse_message(header, body)
+            reply = await self.execute(conn, request)
+            if request.more_to_come:
+                continue
+            encode = encode_reply if request.op_code == OP_QUERY else encode_msg
+            try:
+                data = encode(0, request_id, reply)
+            except Exception:  # a reply that cannot be encoded (e.g. too large)
+                log.exception("could not encode the reply to %s", next(iter(request.command), "?"))
+                data = encode(0, request_id, CommandError(10334, "reply too large").to_reply())
+            writer.write(data)
+            if writer.transport.get_write_buffer_size() > 2**20:
+                await writer.drain()
+
+    # -- commands --------------------------------------------------------
+
+    async def execute(self, conn: Connection, request: Request) -> dict[str, Any]:
+        """Run one command and return its reply document; never raises."""
+        cmd = request.command
+        if not cmd:
+            return CommandError(59, "no command given").to_reply()
+        name = next(iter(cmd))
+        db = cmd.get("$db", request.legacy_db)
+        if not isinstance(db, str) or not db:
+            return CommandError(40571, "OP_MSG requests require a $db argument").to_reply()
+        handler = COMMANDS.get(name)
+        if handler is None:
+            return CommandError(59, f"no such command: '{name}'").to_reply()
+        try:
+            txn = self.sessions.options_for(name, cmd)
+        except CommandError as exc:
+            return exc.to_reply()
+        session = txn.session
+        if txn.retryable_write and name in _WRITE_COMMANDS and session is not None:
+            assert txn.txn_number is not None
+            stored = session.retry_replies.get(txn.txn_number)
+            if stored is not None:
+                return stored
+        ctx = Context(self, conn, db, name, cmd, txn)
+        try:
+            reply = await handler(ctx)
+            if txn.in_transaction and session is not None and reply.get("writeErrors"):
+                self.sessions.abort(session, "a write in the transaction failed")
+        except CommandError as exc:
+            if txn.in_transaction and session is not None:
+                self.sessions.abort(session, exc.code_name)
+            reply = exc.to_reply()
+        except LockWait:  # pragma: no cover - handlers wait for locks themselves
+            reply = CommandError(112, "write conflict").to_reply()
+        except Exception:
+            log.exception("command %r failed unexpectedly", name)
+            if txn.in_transaction and session is not None:
+                self.sessions.abort(session, "internal error")
+            reply = CommandError(1, f"internal error while running '{name}'").to_reply()
+        retry: dict[str, Any] | None = None
+        if (
+            txn.retryable_write
+            and name in _WRITE_COMMANDS
+            and session is not None
+            and reply.get("ok") == 1.0
+            and not reply.get("writeErrors")
+        ):
+            assert txn.txn_number is not None
+            session.retry_replies[txn.txn_number] = reply
+            retry = {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
+        await self._persist(ctx, retry)
+        return reply
+
+    async def _persist(self, ctx: Context, retry: dict[str, Any] | None) -> None:
+        """Make the command's effects durable before the client hears about them."""
+        if self.journal is None:
+            return
+        record: dict[str, Any] = {}
+        if ctx.catalog:
+            record["catalog"] = ctx.catalog
+        if ctx.ops:
+            record["ops"] = ctx.ops
+        if retry is not None:
+            record["retry"] = retry
+        if ctx.commit_marker is not None:
+            record["committed"] = ctx.commit_marker
+        if not record:
+            return
+        await self.journal.append_nowait(record)
+        if self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes:
+            await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Write the whole committed state so the journal can start afresh."""
+        if self.journal is None or self._checkpointing:
+            return
+        self._checkpointing = True
+        try:
+            await self.journal.checkpoint(capture_state(self))
+        finally:
+            self._checkpointing = False
+
+    def end_sessions(self, lsids: list[Any]) -> None:
+        for lsid in lsids:
+            if isinstance(lsid, Mapping) and "id" in lsid:
+                self.cursors.kill_session(bytes(lsid["id"]))
+        self.sessions.end(lsids)
+
+    # -- housekeeping ----------------------------------------------------
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_SECONDS)
+            try:
+                self.sessions.reap()
+                self.cursors.reap()
+                now = time.monotonic()
+                if now - self._last_ttl_run >= self.ttl_monitor_sleep_seconds:
+                    self._last_ttl_run = now
+                    await self._expire_ttl()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def _expire_ttl(self) -> None:
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        ops: list[dict[str, Any]] = []
+        for coll, key in list(self.store.expired_documents(now)):
+            doc = coll.latest(key)
+            if doc is None:
+                continue
+            try:
+                self.store.write(coll, key, None, None)
+            except LockWait:
+                continue  # held by an open transaction; the next pass retries
+            ops.append(journal_op(coll.namespace, doc["_id"], None))
+        if ops and self.journal is not None:
+            await self.journal.append_nowait({"ops": ops})

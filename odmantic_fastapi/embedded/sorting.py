@@ -1,0 +1,77 @@
+"""Sort specifications compiled into key functions with MongoDB's ordering rules."""
+
+from collections.abc import Callable, Mapping
+from functools import total_ordering
+from typing import Any
+
+from .compare import sort_key
+from .errors import CommandError
+from .paths import get_path_values
+
+__all__ = ["compile_sort", "sort_value_key"]
+
+_NULL_KEY = sort_key(None)
+
+
+@total_ordering
+class _Descending:
+    """Wraps a key so that it orders in reverse inside a tuple key."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    def __lt__(self, other: "_Descending") -> bool:
+        return self.key > other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def sort_value_key(doc: Mapping[str, Any], path: str, descending: bool) -> tuple[Any, ...]:
+    """The key a document sorts by on one field: arrays by their smallest (largest) element."""
+    values = get_path_values(doc, path)
+    if not values:
+        return _NULL_KEY
+    keys: list[tuple[Any, ...]] = []
+    for value in values:
+        if isinstance(value, list):
+            keys.extend(sort_key(v) for v in value) if value else keys.append(sort_key([]))
+        else:
+            keys.append(sort_key(value))
+    return max(keys) if descending else min(keys)
+
+
+def compile_sort(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], Any] | None:
+    """A key function for ``list.sort`` implementing ``spec``, or None when there is nothing to sort."""
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        raise CommandError(2, "sort must be an object")
+    fields: list[tuple[str, bool]] = []
+    for path, direction in spec.items():
+        if isinstance(direction, Mapping):
+            raise CommandError(2, f"$meta sort on '{path}' is not supported by the embedded server")
+        if direction in (1, -1) and not isinstance(direction, bool):
+            fields.append((path, direction == -1))
+        else:
+            raise CommandError(
+                15975, "$sort key ordering must be 1 (for ascending) or -1 (for descending)"
+            )
+    if len(fields) == 1:
+        path, descending = fields[0]
+        if descending:
+            return lambda doc: _Descending(sort_value_key(doc, path, True))
+        return lambda doc: sort_value_key(doc, path, False)
+
+    def key(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            _Descending(sort_value_key(doc, p, True)) if d else sort_value_key(doc, p, False)
+            for p, d in fields
+        )
+
+    return key

@@ -1,0 +1,484 @@
+"""The multi-version document store: collections, snapshots, write sets, locks and indexes.
+
+Every document id maps to a chain of committed versions ``(commit_ts, doc)``;
+a reader at snapshot ``ts`` sees the newest version committed at or before
+``ts``. A transaction reads its snapshot overlaid with its own write set and
+publishes the write set under one new timestamp at commit, so nobody sees its
+writes before then and all of them at once after.
+
+Write conflicts follow MongoDB: a transaction that writes a document written by
+another open transaction, or committed after its snapshot, gets WriteConflict
+(112, TransientTransactionError). Writes outside transactions never conflict:
+they wait for the open transaction holding the document to finish.
+
+Stored documents are never mutated: an update builds a new dict, so readers and
+cursors can hold references to old versions safely.
+
+All methods run on the server's event loop thread; only waiting for a lock
+yields, so each method is atomic with respect to other clients.
+"""
+
+import asyncio
+import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compare import sort_key
+from .errors import CommandError, DuplicateKey, WriteConflict
+from .indexes import Index, IndexSpec, parse_index_spec, plan
+from .matcher import Matcher
+
+__all__ = [
+    "AppliedWrite",
+    "Collection",
+    "IdKey",
+    "LockWait",
+    "Store",
+    "WriteSet",
+]
+
+IdKey = tuple[Any, ...]
+Version = tuple[int, dict[str, Any] | None]
+Namespace = str
+
+
+def id_key(value: Any) -> IdKey:
+    """The hashable, ordered identity of an ``_id`` value."""
+    return sort_key(value)
+
+
+class LockWait(Exception):
+    """A write outside a transaction must wait for ``owner`` to commit or abort."""
+
+    def __init__(self, owner: "WriteSet") -> None:
+        super().__init__("document is held by an open transaction")
+        self.owner = owner
+
+
+@dataclass(eq=False)
+class WriteSet:
+    """A transaction's private view: its snapshot, its writes, and what it holds.
+
+    ``writes`` keeps the first-write order per collection so that committed
+    inserts appear in the order the transaction made them.
+    """
+
+    snapshot_ts: int
+    writes: dict[Namespace, dict[IdKey, dict[str, Any] | None]] = field(default_factory=dict)
+    locks: set[tuple[Namespace, IdKey]] = field(default_factory=set)
+    reservations: set[tuple[Namespace, str, tuple[Any, ...]]] = field(default_factory=set)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def written(self, ns: Namespace, key: IdKey) -> bool:
+        return key in self.writes.get(ns, ())
+
+    @property
+    def operation_count(self) -> int:
+        return sum(len(w) for w in self.writes.values())
+
+
+class Collection:
+    """One collection's versions and indexes."""
+
+    def __init__(self, db: str, name: str, options: Mapping[str, Any] | None = None) -> None:
+        self.db = db
+        self.name = name
+        self.options: dict[str, Any] = dict(options or {})
+        self.versions: dict[IdKey, list[Version]] = {}
+        id_spec = parse_index_spec({"key": {"_id": 1}, "name": "_id_"})
+        self.indexes: dict[str, Index] = {"_id_": Index(id_spec)}
+        self.live_count = 0
+
+    @property
+    def namespace(self) -> Namespace:
+        return f"{self.db}.{self.name}"
+
+    @property
+    def secondary_indexes(self) -> list[Index]:
+        return [idx for name, idx in self.indexes.items() if name != "_id_"]
+
+    @property
+    def text_index(self) -> Index | None:
+        for idx in self.indexes.values():
+            if any(direction == "text" for _, direction in idx.spec.key):
+                return idx
+        return None
+
+    def latest(self, key: IdKey) -> dict[str, Any] | None:
+        chain = self.versions.get(key)
+        return chain[-1][1] if chain else None
+
+    def latest_ts(self, key: IdKey) -> int:
+        chain = self.versions.get(key)
+        return chain[-1][0] if chain else -1
+
+    def visible(self, key: IdKey, ts: int) -> dict[str, Any] | None:
+        chain = self.versions.get(key)
+        if not chain:
+            return None
+        for version_ts, doc in reversed(chain):
+            if version_ts <= ts:
+                return doc
+        return None
+
+    def add_version(self, key: IdKey, ts: int, doc: dict[str, Any] | None) -> None:
+        chain = self.versions.setdefault(key, [])
+        before = chain[-1][1] if chain else None
+        chain.append((ts, doc))
+        if doc is not None:
+            for idx in self.indexes.values():
+                idx.add(key, doc)
+        self.live_count += (doc is not None) - (before is not None)
+
+    def collect(self, key: IdKey, oldest_needed_ts: int) -> None:
+        """Drop versions no open snapshot can see any more."""
+        chain = self.versions.get(key)
+        if not chain:
+            return
+        keep_from = 0
+        for i in range(len(chain) - 1, -1, -1):
+            if chain[i][0] <= oldest_needed_ts:
+                keep_from = i
+                break
+        for _, doc in chain[:keep_from]:
+            if doc is not None:
+                for idx in self.indexes.values():
+                    idx.remove(key, doc)
+        del chain[:keep_from]
+        if len(chain) == 1 and chain[0][1] is None and chain[0][0] <= oldest_needed_ts:
+            del self.versions[key]
+
+    def add_index(self, spec: IndexSpec) -> Index:
+        """Build an index over every kept version; raises DuplicateKey for unique violations."""
+        index = Index(spec)
+        for key, chain in self.versions.items():
+            for _, doc in chain:
+                if doc is not None:
+                    index.add(key, doc)
+        if spec.unique:
+            self._check_unique_build(index)
+        self.indexes[spec.name] = index
+        return index
+
+    def _check_unique_build(self, index: Index) -> None:
+        seen: dict[tuple[Any, ...], IdKey] = {}
+        for key, chain in self.versions.items():
+            doc = chain[-1][1]
+            if doc is None:
+                continue
+            for entry in index.entries(doc):
+                other = seen.setdefault(entry, key)
+                if other != key:
+                    raise _duplicate(self, index, doc)
+
+    def iter_latest(self) -> Iterator[tuple[IdKey, dict[str, Any]]]:
+        for key, chain in self.versions.items():
+            doc = chain[-1][1]
+            if doc is not None:
+                yield key, doc
+
+
+def _duplicate(coll: Collection, index: Index, doc: Mapping[str, Any]) -> CommandError:
+    values: dict[str, Any] = {}
+    for path, _ in index.spec.key:
+        node: Any = doc
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        values[path] = node
+    return DuplicateKey(coll.namespace, index.spec.name, values)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedWrite:
+    """One document write published by a commit, for the journal."""
+
+    collection: Collection
+    key: IdKey
+    id_value: Any
+    doc: dict[str, Any] | None
+
+
+class Store:
+    """All databases, the commit clock, and the locks of open transactions."""
+
+    def __init__(self) -> None:
+        self.clock = 0
+        self.databases: dict[str, dict[str, Collection]] = {}
+        self.locks: dict[tuple[Namespace, IdKey], WriteSet] = {}
+        self.reservations: dict[tuple[Namespace, str, tuple[Any, ...]], WriteSet] = {}
+        self.open_write_sets: set[WriteSet] = set()
+        self._needs_collection: set[tuple[Namespace, IdKey]] = set()
+
+    # -- catalog ---------------------------------------------------------
+
+    def collection(self, db: str, name: str) -> Collection | None:
+        return self.databases.get(db, {}).get(name)
+
+    def ensure_collection(
+        self, db: str, name: str, options: Mapping[str, Any] | None = None
+    ) -> tuple[Collection, bool]:
+        """The collection, created if missing; the flag says whether it was created."""
+        colls = self.databases.setdefault(db, {})
+        existing = colls.get(name)
+        if existing is not None:
+            return existing, False
+        coll = Collection(db, name, options)
+        colls[name] = coll
+        return coll, True
+
+    def drop_collection(self, db: str, name: str) -> bool:
+        colls = self.databases.get(db)
+        if not colls or name not in colls:
+            return False
+        coll = colls.pop(name)
+        ns = coll.namespace
+        for ws in list(self.open_write_sets):
+            if ns in ws.writes:
+                ws.writes.pop(ns)
+        self.locks = {k: v for k, v in self.locks.items() if k[0] != ns}
+        self.reservations = {k: v for k, v in self.reservations.items() if k[0] != ns}
+        if not colls:
+            del self.databases[db]
+        return True
+
+    def drop_database(self, db: str) -> None:
+        for name in list(self.databases.get(db, {})):
+            self.drop_collection(db, name)
+        self.databases.pop(db, None)
+
+    # -- snapshots -------------------------------------------------------
+
+    def begin(self) -> WriteSet:
+        """Open a write set reading the current committed state."""
+        ws = WriteSet(snapshot_ts=self.clock)
+        self.open_write_sets.add(ws)
+        return ws
+
+    def oldest_snapshot(self) -> int:
+        if not self.open_write_sets:
+            return self.clock
+        return min(ws.snapshot_ts for ws in self.open_write_sets)
+
+    # -- reads -----------------------------------------------------------
+
+    def get(self, coll: Collection, key: IdKey, ws: WriteSet | None) -> dict[str, Any] | None:
+        if ws is None:
+            return coll.latest(key)
+        pending = ws.writes.get(coll.namespace)
+        if pending is not None and key in pending:
+            return pending[key]
+        return coll.visible(key, ws.snapshot_ts)
+
+    def scan(
+        self,
+        coll: Collection,
+        filter: Mapping[str, Any],
+        matcher: Matcher,
+        ws: WriteSet | None,
+    ) -> Iterator[dict[str, Any]]:
+        """Documents matching ``filter`` as ``ws`` (or the latest state) sees them.
+
+        Uses an index when one narrows the filter; candidates are always
+        re-checked against the visible version, because indexes hold entries
+        for every kept version.
+        """
+        pending = ws.writes.get(coll.namespace, {}) if ws is not None else {}
+        candidates = self._candidates(coll, filter, matcher)
+        if candidates is None:
+            if ws is None:
+                for _, doc in coll.iter_latest():
+                    if matcher.matches(doc):
+                        yield doc
+                return
+            ts = ws.snapshot_ts
+            for key in coll.versions:
+                seen = pending[key] if key in pending else coll.visible(key, ts)
+                if seen is not None and matcher.matches(seen):
+                    yield seen
+            for key, written in pending.items():
+                if key not in coll.versions and written is not None and matcher.matches(written):
+                    yield written
+            return
+        # Index order (by _id here) keeps results deterministic without a pass over the collection.
+        for key in sorted(candidates) if len(candidates) > 1 else candidates:
+            found = self.get(coll, key, ws)
+            if found is not None and matcher.matches(found):
+                yield found
+        for key, written in pending.items():
+            if key not in candidates and written is not None and matcher.matches(written):
+                yield written
+
+    def _candidates(
+        self, coll: Collection, filter: Mapping[str, Any], matcher: Matcher
+    ) -> set[IdKey] | None:
+        id_value = filter.get("_id", _MISSING) if len(filter) == 1 else _MISSING
+        if id_value is not _MISSING and not isinstance(id_value, Mapping | list):
+            return {id_key(id_value)}
+        if matcher.uses_text:
+            text = coll.text_index
+            if text is not None:
+                return None  # the matcher scores text itself; a full scan stays correct
+        _, candidates = plan(list(coll.indexes.values()), filter)
+        return candidates
+
+    # -- writes ----------------------------------------------------------
+
+    def write(
+        self,
+        coll: Collection,
+        key: IdKey,
+        doc: dict[str, Any] | None,
+        ws: WriteSet | None,
+    ) -> int | None:
+        """Insert, replace (doc) or delete (None) one document.
+
+        In a transaction (``ws``) the write goes to the write set and takes the
+        document's lock; outside one it commits at once under a new timestamp,
+        which it returns. Raises WriteConflict or DuplicateKey as MongoDB would,
+        or :class:`LockWait` when a non-transactional write must wait.
+        """
+        ns = coll.namespace
+        if ws is not None:
+            owner = self.locks.get((ns, key))
+            if owner is not None and owner is not ws:
+                raise WriteConflict()
+            if not ws.written(ns, key) and coll.latest_ts(key) > ws.snapshot_ts:
+                raise WriteConflict()
+        else:
+            owner = self.locks.get((ns, key))
+            if owner is not None:
+                raise LockWait(owner)
+        reserved: list[tuple[Namespace, str, tuple[Any, ...]]] = []
+        if doc is not None:
+            reserved = self._check_unique(coll, key, doc, ws)
+        if ws is None:
+            self.clock += 1
+            coll.add_version(key, self.clock, doc)
+            self._collect_key(coll, key)
+            return self.clock
+        ws.writes.setdefault(ns, {})[key] = doc
+        ws.locks.add((ns, key))
+        self.locks[(ns, key)] = ws
+        for item in reserved:
+            ws.reservations.add(item)
+            self.reservations[item] = ws
+        return None
+
+    def _check_unique(
+        self, coll: Collection, key: IdKey, doc: Mapping[str, Any], ws: WriteSet | None
+    ) -> list[tuple[Namespace, str, tuple[Any, ...]]]:
+        ns = coll.namespace
+        reserved: list[tuple[Namespace, str, tuple[Any, ...]]] = []
+        pending = ws.writes.get(ns, {}) if ws is not None else {}
+        for index in coll.indexes.values():
+            if not index.spec.unique or index.spec.name == "_id_":
+                continue
+            for entry in index.entries(doc):
+                for other in index.ids_with_entry(entry):
+                    if other == key:
+                        continue
+                    current = pending[other] if other in pending else coll.latest(other)
+                    if current is None or entry not in index.entries(current):
+                        continue
+                    if (
+                        ws is not None
+                        and other not in pending
+                        and (coll.latest_ts(other) > ws.snapshot_ts)
+                    ):
+                        raise WriteConflict()
+                    raise _duplicate(coll, index, doc)
+                for other, other_doc in pending.items():
+                    if (
+                        other != key
+                        and other_doc is not None
+                        and (entry in index.entries(other_doc))
+                    ):
+                        raise _duplicate(coll, index, doc)
+                item = (ns, index.spec.name, entry)
+                holder = self.reservations.get(item)
+                if holder is not None and holder is not ws:
+                    if ws is None:
+                        raise LockWait(holder)
+                    raise WriteConflict()
+                reserved.append(item)
+        return reserved
+
+    def commit(self, ws: WriteSet) -> tuple[int, list[AppliedWrite]]:
+        """Publish a write set under one new timestamp; returns it and the applied writes."""
+        applied: list[AppliedWrite] = []
+        if ws.operation_count:
+            self.clock += 1
+            for ns, writes in ws.writes.items():
+                db, _, name = ns.partition(".")
+                coll, _ = self.ensure_collection(db, name)
+                for key, doc in writes.items():
+                    previous = coll.latest(key)
+                    if doc is None and previous is None:
+                        continue  # inserted and deleted by the same transaction
+                    id_value = (doc if doc is not None else previous or {}).get("_id")
+                    coll.add_version(key, self.clock, doc)
+                    applied.append(AppliedWrite(coll, key, id_value, doc))
+        self._release(ws)
+        for write in applied:
+            self._collect_key(write.collection, write.key)
+        return self.clock, applied
+
+    def abort(self, ws: WriteSet) -> None:
+        """Discard exactly this write set's writes and release what it holds."""
+        ws.writes.clear()
+        self._release(ws)
+
+    def _release(self, ws: WriteSet) -> None:
+        for item in ws.locks:
+            if self.locks.get(item) is ws:
+                del self.locks[item]
+        for reservation in ws.reservations:
+            if self.reservations.get(reservation) is ws:
+                del self.reservations[reservation]
+        ws.locks.clear()
+        ws.reservations.clear()
+        self.open_write_sets.discard(ws)
+        ws.finished.set()
+        self._collect_pending()
+
+    def _collect_key(self, coll: Collection, key: IdKey) -> None:
+        chain = coll.versions.get(key)
+        if chain is None:
+            return
+        coll.collect(key, self.oldest_snapshot())
+        chain = coll.versions.get(key)
+        if chain is not None and (len(chain) > 1 or chain[0][1] is None):
+            self._needs_collection.add((coll.namespace, key))
+
+    def _collect_pending(self) -> None:
+        if not self._needs_collection:
+            return
+        oldest = self.oldest_snapshot()
+        remaining: set[tuple[Namespace, IdKey]] = set()
+        for ns, key in self._needs_collection:
+            db, _, name = ns.partition(".")
+            coll = self.collection(db, name)
+            if coll is None:
+                continue
+            coll.collect(key, oldest)
+            chain = coll.versions.get(key)
+            if chain is not None and (len(chain) > 1 or chain[0][1] is None):
+                remaining.add((ns, key))
+        self._needs_collection = remaining
+
+    # -- maintenance -----------------------------------------------------
+
+    def expired_documents(self, now: datetime.datetime) -> Iterable[tuple[Collection, IdKey]]:
+        """Documents past their TTL index's expiry, for the background reaper."""
+        for colls in list(self.databases.values()):
+            for coll in list(colls.values()):
+                for index in coll.secondary_indexes:
+                    if index.spec.expire_after_seconds is None:
+                        continue
+                    for key in index.expired(now):
+                        if coll.latest(key) is not None:
+                            yield coll, key
+
+
+_MISSING = object()

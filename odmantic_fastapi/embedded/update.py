@@ -1,0 +1,682 @@
+"""Update documents ($set, $inc, $push, ...) and pipeline updates applied with MongoDB's rules.
+
+``apply_update(doc, update)`` returns a new document and never mutates its
+input: only the containers along the modified paths are copied, so stored
+versions stay immutable and cheap updates stay cheap. Fields are updated in
+lexicographic order of their paths, as MongoDB 5.0+ does, and every invalid
+update raises a :class:`CommandError` with MongoDB's code.
+"""
+
+import datetime
+import decimal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bson import Decimal128, Int64, Timestamp
+
+from .compare import compare, is_number, sort_key, values_equal
+from .errors import CommandError
+
+__all__ = ["apply_update", "is_replacement", "modifies", "validate_replacement"]
+
+_OPERATORS = frozenset(
+    {
+        "$set",
+        "$unset",
+        "$inc",
+        "$mul",
+        "$min",
+        "$max",
+        "$rename",
+        "$currentDate",
+        "$setOnInsert",
+        "$push",
+        "$addToSet",
+        "$pull",
+        "$pullAll",
+        "$pop",
+        "$bit",
+    }
+)
+_PIPELINE_STAGES = frozenset(
+    {"$set", "$addFields", "$unset", "$project", "$replaceRoot", "$replaceWith"}
+)
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+Path = tuple[str | int, ...]
+
+
+def is_replacement(update: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> bool:
+    """True for a replacement document (no $-operators); pipelines and operator documents are not."""
+    if isinstance(update, list):
+        return False
+    if not isinstance(update, Mapping):
+        raise CommandError(14, "update must be an object or an array")
+    keys = list(update)
+    if not keys:
+        return True
+    return not keys[0].startswith("$")
+
+
+def validate_replacement(doc: Mapping[str, Any]) -> None:
+    """A replacement may not hold $-prefixed top-level fields."""
+    for key in doc:
+        if key.startswith("$"):
+            raise CommandError(
+                52, f"The dollar ($) prefixed field '{key}' in '{key}' is not valid for storage."
+            )
+
+
+def _strict_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_strict_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def modifies(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether an update changed anything (types included: 1 -> 1.0 is a change)."""
+    return not _strict_equal(dict(before), dict(after))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, Int64):
+        return "long"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+class _Writer:
+    """Copy-on-write access to a document being updated."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.root: dict[str, Any] = dict(doc)
+        self._owned: set[int] = {id(self.root)}
+
+    def _own(self, parent: Any, key: str | int) -> Any:
+        child = parent[key]
+        if id(child) not in self._owned and isinstance(child, dict | list):
+            child = dict(child) if isinstance(child, dict) else list(child)
+            parent[key] = child
+            self._owned.add(id(child))
+        return child
+
+    def get(self, path: Path) -> tuple[bool, Any]:
+        node: Any = self.root
+        for part in path:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                return False, None
+        return True, node
+
+    def parent(self, path: Path, *, create: bool) -> Any:
+        """The container holding the last part of ``path``, created on the way if asked."""
+        node: Any = self.root
+        for i, part in enumerate(path[:-1]):
+            if isinstance(node, dict):
+                assert isinstance(part, str)
+                if part not in node:
+                    if not create:
+                        return None
+                    node[part] = {}
+                    self._owned.add(id(node[part]))
+                elif not isinstance(node[part], dict | list):
+                    if not create:
+                        return None
+                    raise CommandError(
+                        28,
+                        f"Cannot create field '{path[i + 1]}' in element "
+                        f"{{{part}: {_render(node[part])}}}",
+                    )
+                node = self._own(node, part)
+            else:
+                index = self._list_index(node, part, path, create)
+                if index is None:
+                    return None
+                if node[index] is None and create:
+                    node[index] = {}
+                    self._owned.add(id(node[index]))
+                elif not isinstance(node[index], dict | list):
+                    if not create:
+                        return None
+                    raise CommandError(
+                        28, f"Cannot create field '{path[i + 1]}' in element {_render(node[index])}"
+                    )
+                node = self._own(node, index)
+        return node
+
+    @staticmethod
+    def _list_index(node: list[Any], part: str | int, path: Path, create: bool) -> int | None:
+        if isinstance(part, str):
+            if not part.isdigit():
+                if not create:
+                    return None
+                raise CommandError(
+                    28, f"Cannot create field '{part}' in element {{: {_render(node)}}}"
+                )
+            part = int(part)
+        if part >= len(node):
+            if not create:
+                return None
+            node.extend([None] * (part + 1 - len(node)))
+        return part
+
+    def set(self, path: Path, value: Any) -> None:
+        container = self.parent(path, create=True)
+        last = path[-1]
+        if isinstance(container, dict):
+            container[str(last)] = value
+        else:
+            index = self._list_index(container, last, path, True)
+            assert index is not None
+            container[index] = value
+
+    def unset(self, path: Path) -> None:
+        container = self.parent(path, create=False)
+        last = path[-1]
+        if isinstance(container, dict):
+            container.pop(str(last), None)
+        elif isinstance(container, list):
+            index = int(last)
+            if index < len(container):
+                container[index] = None
+
+    def array_for_write(self, path: Path, op: str) -> list[Any]:
+        """The array at ``path`` (owned, created empty when missing) for $push and friends."""
+        found, value = self.get(path)
+        if not found or (value is None and op in ("$push", "$addToSet")):
+            self.set(path, [])
+        elif not isinstance(value, list):
+            raise CommandError(
+                2 if op != "$pop" else 14,
+                f"The field '{'.'.join(map(str, path))}' must be an array but is of type "
+                f"{_type_name(value)} in document {{_id: {_render(self.root.get('_id'))}}}",
+            )
+        container = self.parent(path, create=True)
+        key = path[-1] if isinstance(container, dict) else int(path[-1])
+        owned = self._own(container, key)
+        assert isinstance(owned, list)
+        return owned
+
+
+def _render(value: Any) -> str:
+    from bson.json_util import dumps
+
+    try:
+        return dumps(value)
+    except Exception:
+        return repr(value)
+
+
+# -- numbers -------------------------------------------------------------
+
+
+def _arith(op: str, current: Any, operand: Any, path: str) -> Any:
+    if not is_number(operand):
+        raise CommandError(
+            14,
+            f"Cannot {'increment' if op == '$inc' else 'multiply'} with non-numeric argument: "
+            f"{{{path}: {_render(operand)}}}",
+        )
+    if current is None:
+        current = 0 if op == "$inc" else _zero_like(operand)
+        if op == "$inc":
+            return operand
+        return current
+    if not is_number(current):
+        raise CommandError(
+            14,
+            f"Cannot apply {op} to a value of non-numeric type. {{_id: ...}} has the field "
+            f"'{path}' of non-numeric type {_type_name(current)}",
+        )
+    if isinstance(current, Decimal128) or isinstance(operand, Decimal128):
+        a, b = _as_decimal(current), _as_decimal(operand)
+        with decimal.localcontext(decimal.Context(prec=34)):
+            return Decimal128(a + b if op == "$inc" else a * b)
+    if isinstance(current, float) or isinstance(operand, float):
+        return float(current) + float(operand) if op == "$inc" else float(current) * float(operand)
+    result = int(current) + int(operand) if op == "$inc" else int(current) * int(operand)
+    if isinstance(current, Int64) or isinstance(operand, Int64):
+        if not _INT64_MIN <= result <= _INT64_MAX:
+            raise CommandError(
+                2, f"Failed to apply {op} operations to current value ({current}) for document"
+            )
+        return Int64(result)
+    if _INT32_MIN <= result <= _INT32_MAX:
+        return result
+    if _INT64_MIN <= result <= _INT64_MAX:
+        return Int64(result)
+    raise CommandError(
+        2, f"Failed to apply {op} operations to current value ({current}) for document"
+    )
+
+
+def _as_decimal(value: Any) -> decimal.Decimal:
+    return value.to_decimal() if isinstance(value, Decimal128) else decimal.Decimal(value)
+
+
+def _zero_like(value: Any) -> Any:
+    if isinstance(value, Decimal128):
+        return Decimal128("0")
+    if isinstance(value, float):
+        return 0.0
+    if isinstance(value, Int64):
+        return Int64(0)
+    return 0
+
+
+# -- paths ---------------------------------------------------------------
+
+
+def _split(path: str) -> tuple[str, ...]:
+    if not isinstance(path, str) or not path:
+        raise CommandError(56, "An empty update path is not valid.")
+    parts = tuple(path.split("."))
+    if any(not p for p in parts):
+        raise CommandError(
+            56, f"The update path '{path}' contains an empty field name, which is not allowed."
+        )
+    return parts
+
+
+def _concrete_paths(
+    writer: _Writer,
+    parts: tuple[str, ...],
+    positional: int | None,
+    filters: Mapping[str, Any],
+    used: set[str],
+) -> list[Path]:
+    """Expand $, $[] and $[id] into the concrete paths they address."""
+    results: list[Path] = [()]
+    for part in parts:
+        expanded: list[Path] = []
+        for prefix in results:
+            if part == "$":
+                if positional is None:
+                    raise CommandError(
+                        2, "The positional operator did not find the match needed from the query."
+                    )
+                expanded.append((*prefix, positional))
+            elif part == "$[]" or (part.startswith("$[") and part.endswith("]")):
+                found, array = writer.get(prefix)
+                if not found or not isinstance(array, list):
+                    raise CommandError(
+                        2,
+                        f"The path '{'.'.join(map(str, prefix))}' must exist in the document in "
+                        "order to apply array updates.",
+                    )
+                if part == "$[]":
+                    expanded.extend((*prefix, i) for i in range(len(array)))
+                else:
+                    identifier = part[2:-1]
+                    if identifier not in filters:
+                        raise CommandError(
+                            2,
+                            f"No array filter found for identifier '{identifier}' in path "
+                            f"'{'.'.join(parts)}'",
+                        )
+                    used.add(identifier)
+                    test = filters[identifier]
+                    expanded.extend((*prefix, i) for i, el in enumerate(array) if test(el))
+            elif part.startswith("$"):
+                raise CommandError(
+                    2, f"The dollar ($) prefixed field '{part}' in '{'.'.join(parts)}' is not valid"
+                )
+            else:
+                expanded.append((*prefix, part))
+        results = expanded
+    return results
+
+
+def _compile_array_filters(
+    array_filters: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Callable[[Any], bool]]:
+    from .matcher import compile_filter
+
+    compiled: dict[str, Callable[[Any], bool]] = {}
+    for spec in array_filters or ():
+        if not isinstance(spec, Mapping) or not spec:
+            raise CommandError(
+                2, "Cannot use an expression without a top-level field name in arrayFilters"
+            )
+        identifiers = {key.split(".", 1)[0] for key in spec}
+        if len(identifiers) != 1:
+            raise CommandError(
+                9,
+                "Error parsing array filter :: caused by :: Expected a single top-level field name",
+            )
+        identifier = identifiers.pop()
+        if identifier in compiled:
+            raise CommandError(
+                9, f"Found multiple array filters with the same top-level field name {identifier}"
+            )
+        matcher = compile_filter({"v" + k[len(identifier) :]: v for k, v in spec.items()})
+        compiled[identifier] = _element_test(matcher)
+    return compiled
+
+
+def _element_test(matcher: Any) -> Callable[[Any], bool]:
+    return lambda element: bool(matcher.matches({"v": element}))
+
+
+def _check_conflicts(paths: list[str]) -> None:
+    seen: set[str] = set()
+    for path in sorted(paths, key=lambda p: p.count(".")):
+        parts = path.split(".")
+        for depth in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix in seen:
+                raise CommandError(
+                    40, f"Updating the path '{path}' would create a conflict at '{prefix}'"
+                )
+        seen.add(path)
+
+
+# -- array operators -----------------------------------------------------
+
+
+def _push(writer: _Writer, path: Path, arg: Any) -> None:
+    if isinstance(arg, Mapping) and "$each" in arg:
+        for key in arg:
+            if key not in ("$each", "$slice", "$sort", "$position"):
+                raise CommandError(2, f"Unrecognized clause in $push: {key}")
+        each = arg["$each"]
+        if not isinstance(each, list):
+            raise CommandError(2, "The argument to $each in $push must be an array")
+        array = writer.array_for_write(path, "$push")
+        position = arg.get("$position")
+        if position is None:
+            array.extend(each)
+        else:
+            if not isinstance(position, int) or isinstance(position, bool):
+                raise CommandError(2, "The value for $position must be an integer value")
+            index = position if position >= 0 else max(len(array) + position, 0)
+            array[index:index] = each
+        if "$sort" in arg:
+            _sort_array(array, arg["$sort"])
+        if "$slice" in arg:
+            limit = arg["$slice"]
+            if not isinstance(limit, int) or isinstance(limit, bool):
+                raise CommandError(2, "The value for $slice must be an integer value")
+            kept = array[:limit] if limit >= 0 else array[limit:]
+            array[:] = kept
+    else:
+        writer.array_for_write(path, "$push").append(arg)
+
+
+def _sort_array(array: list[Any], spec: Any) -> None:
+    if spec in (1, -1) and not isinstance(spec, bool):
+        array.sort(key=sort_key, reverse=spec == -1)
+        return
+    if not isinstance(spec, Mapping) or not spec:
+        raise CommandError(
+            2,
+            "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields",
+        )
+    from .sorting import compile_sort
+
+    key = compile_sort(spec)
+    assert key is not None
+    array.sort(key=lambda el: key(el if isinstance(el, Mapping) else {}))
+
+
+def _add_to_set(writer: _Writer, path: Path, arg: Any) -> None:
+    items = [arg]
+    if isinstance(arg, Mapping) and "$each" in arg:
+        if not isinstance(arg["$each"], list):
+            raise CommandError(2, "The argument to $each in $addToSet must be an array")
+        items = arg["$each"]
+    array = writer.array_for_write(path, "$addToSet")
+    for item in items:
+        if not any(values_equal(item, existing) for existing in array):
+            array.append(item)
+
+
+def _pull(writer: _Writer, path: Path, condition: Any, all_values: bool) -> None:
+    found, value = writer.get(path)
+    if not found:
+        return
+    if not isinstance(value, list):
+        raise CommandError(2, "Cannot apply $pull to a non-array value")
+    if all_values:
+        if not isinstance(condition, list):
+            raise CommandError(2, "$pullAll requires an array argument")
+        remove: Callable[[Any], bool] = lambda el: any(values_equal(el, c) for c in condition)  # noqa: E731
+    elif isinstance(condition, Mapping) and condition:
+        from .matcher import compile_filter
+
+        if next(iter(condition)).startswith("$") and next(iter(condition)) not in (
+            "$and",
+            "$or",
+            "$nor",
+        ):
+            scalar = compile_filter({"v": condition})
+            remove = lambda el: scalar.matches({"v": el})  # noqa: E731
+        else:
+            query = compile_filter(condition)
+            remove = lambda el: isinstance(el, Mapping) and query.matches(el)  # noqa: E731
+    else:
+        remove = lambda el: values_equal(el, condition)  # noqa: E731
+    array = writer.array_for_write(path, "$pull")
+    array[:] = [el for el in array if not remove(el)]
+
+
+def _pop(writer: _Writer, path: Path, arg: Any) -> None:
+    if arg not in (1, -1) or isinstance(arg, bool):
+        raise CommandError(9, f"$pop expects 1 or -1, found: {_render(arg)}")
+    found, _ = writer.get(path)
+    if not found:
+        return
+    array = writer.array_for_write(path, "$pop")
+    if array:
+        array.pop(-1 if arg == 1 else 0)
+
+
+def _bit(current: Any, arg: Any, path: str) -> Any:
+    if not isinstance(arg, Mapping) or not arg:
+        raise CommandError(9, "The $bit modifier is not compatible with a non-object argument")
+    if current is None:
+        current = 0
+    if isinstance(current, bool) or not isinstance(current, int):
+        raise CommandError(
+            14,
+            f"Cannot apply $bit to a value of non-integral type. {{_id: ...}} has the field {path}",
+        )
+    result = int(current)
+    for op, operand in arg.items():
+        if isinstance(operand, bool) or not isinstance(operand, int):
+            raise CommandError(9, "The $bit modifier field must be an Integer(32/64 bit)")
+        if op == "and":
+            result &= operand
+        elif op == "or":
+            result |= operand
+        elif op == "xor":
+            result ^= operand
+        else:
+            raise CommandError(
+                9, f"The $bit modifier only supports 'and', 'or', and 'xor', not '{op}'"
+            )
+    return (
+        Int64(result)
+        if isinstance(current, Int64) or not _INT32_MIN <= result <= _INT32_MAX
+        else result
+    )
+
+
+# -- entry points --------------------------------------------------------
+
+
+def _now_ms(now: datetime.datetime | None) -> datetime.datetime:
+    now = now or datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _apply_pipeline(
+    doc: Mapping[str, Any], pipeline: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    from .aggregate import run_pipeline, validate_pipeline
+
+    for stage in pipeline:
+        if (
+            not isinstance(stage, Mapping)
+            or len(stage) != 1
+            or next(iter(stage)) not in _PIPELINE_STAGES
+        ):
+            name = next(iter(stage)) if isinstance(stage, Mapping) and stage else stage
+            raise CommandError(72, f"{name} is not allowed to be used within an update")
+    validate_pipeline(pipeline)
+    result = run_pipeline([doc], pipeline, _NoCollections())
+    if len(result) != 1:
+        raise CommandError(2, "an update pipeline must produce exactly one document")
+    return result[0]
+
+
+class _NoCollections:
+    def collection_documents(self, collection: str) -> list[Mapping[str, Any]]:
+        raise CommandError(72, "$lookup is not allowed within an update pipeline")
+
+
+def apply_update(
+    doc: Mapping[str, Any],
+    update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    array_filters: Sequence[Mapping[str, Any]] | None = None,
+    positional: int | None = None,
+    is_insert: bool = False,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """The document after ``update``; ``doc`` itself is left unchanged."""
+    if isinstance(update, list):
+        return _apply_pipeline(doc, update)
+    if not isinstance(update, Mapping):
+        raise CommandError(14, "update must be an object or an array")
+    filters = _compile_array_filters(array_filters)
+    used_filters: set[str] = set()
+    actions: list[tuple[str, str, Any]] = []
+    for op, fields in update.items():
+        if op not in _OPERATORS:
+            raise CommandError(
+                9,
+                f"Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update "
+                "specified as an array",
+            )
+        if not isinstance(fields, Mapping):
+            raise CommandError(
+                9, f"Modifiers operate on fields but we found type {_type_name(fields)} instead."
+            )
+        for path, arg in fields.items():
+            _split(path)
+            if op == "$rename":
+                if not isinstance(arg, str) or not arg:
+                    raise CommandError(
+                        2, f"The 'to' field for $rename must be a string: {path}: {arg}"
+                    )
+                actions.append((op, path, arg))
+                actions.append(("$rename-target", arg, path))
+            else:
+                actions.append((op, path, arg))
+    _check_conflicts([path for _, path, _ in actions])
+    writer = _Writer(doc)
+    timestamp = _now_ms(now)
+    for op, raw_path, arg in sorted(actions, key=lambda a: a[1]):
+        if op == "$rename-target":
+            continue
+        if op == "$setOnInsert" and not is_insert:
+            continue
+        parts = _split(raw_path)
+        for path in _concrete_paths(writer, parts, positional, filters, used_filters):
+            _apply_one(
+                writer, op, path, raw_path, arg, timestamp, positional, filters, used_filters
+            )
+    unused = set(filters) - used_filters
+    if unused:
+        raise CommandError(
+            9, f"The array filter for identifier '{sorted(unused)[0]}' was not used in the update"
+        )
+    return writer.root
+
+
+def _apply_one(
+    writer: _Writer,
+    op: str,
+    path: Path,
+    raw_path: str,
+    arg: Any,
+    now: datetime.datetime,
+    positional: int | None,
+    filters: Mapping[str, Callable[[Any], bool]],
+    used: set[str],
+) -> None:
+    if op in ("$set", "$setOnInsert"):
+        writer.set(path, arg)
+    elif op == "$unset":
+        writer.unset(path)
+    elif op in ("$inc", "$mul"):
+        found, current = writer.get(path)
+        writer.set(path, _arith(op, current if found else None, arg, raw_path))
+    elif op in ("$min", "$max"):
+        found, current = writer.get(path)
+        if not found:
+            writer.set(path, arg)
+        else:
+            order = compare(arg, current)
+            if (op == "$min" and order < 0) or (op == "$max" and order > 0):
+                writer.set(path, arg)
+    elif op == "$currentDate":
+        if arg is True or (isinstance(arg, Mapping) and arg.get("$type") == "date"):
+            writer.set(path, now)
+        elif isinstance(arg, Mapping) and arg.get("$type") == "timestamp":
+            writer.set(path, Timestamp(int(now.replace(tzinfo=datetime.UTC).timestamp()), 1))
+        else:
+            raise CommandError(
+                2,
+                "The '$type' string field is required to be 'date' or 'timestamp': "
+                "{$currentDate: {field : {$type: 'date'}}}",
+            )
+    elif op == "$rename":
+        if any(isinstance(p, int) for p in path):
+            raise CommandError(2, "The source field cannot be an array element")
+        found, value = writer.get(path)
+        if not found:
+            return
+        target = _split(arg)
+        container = writer.parent(path, create=False)
+        if isinstance(container, list):
+            raise CommandError(2, "The source field cannot be an array element")
+        writer.unset(path)
+        writer.set(target, value)
+    elif op == "$push":
+        _push(writer, path, arg)
+    elif op == "$addToSet":
+        _add_to_set(writer, path, arg)
+    elif op == "$pull":
+        _pull(writer, path, arg, all_values=False)
+    elif op == "$pullAll":
+        _pull(writer, path, arg, all_values=True)
+    elif op == "$pop":
+        _pop(writer, path, arg)
+    elif op == "$bit":
+        found, current = writer.get(path)
+        writer.set(path, _bit(current if found else None, arg, raw_path))

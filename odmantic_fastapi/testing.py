@@ -1,0 +1,58 @@
+"""pytest plugin: a MongoDB URL for the test session and a fresh database for each test.
+
+Installed as a ``pytest11`` entry point, so any project that installs
+odmantic_fastapi gets these fixtures:
+
+- ``mongodb_url`` (session): ``MONGODB_URL`` when set, so the same suite runs
+  against a real replica set; otherwise an in-memory embedded server started
+  for the session.
+- ``mongodb_database_name``: a unique database name, dropped after the test.
+- ``mongodb_client``: a session-wide synchronous ``MongoClient``.
+
+Async clients belong to one event loop, so make them per test (or pair a
+session-scoped client with a session-scoped event loop).
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from .embedded import EmbeddedServer
+
+__all__ = ["mongodb_client", "mongodb_database_name", "mongodb_url"]
+
+MONGODB_URL_ENV = "MONGODB_URL"
+
+
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    """The server every test of the session talks to."""
+    url = os.environ.get(MONGODB_URL_ENV)
+    if url:
+        yield url
+        return
+    with EmbeddedServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def mongodb_client(mongodb_url: str) -> Iterator[MongoClient[dict[str, object]]]:
+    """A synchronous client shared by the session (sync clients are not loop-bound)."""
+    client: MongoClient[dict[str, object]] = MongoClient(mongodb_url, uuidRepresentation="standard")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mongodb_database_name(mongodb_client: MongoClient[dict[str, object]]) -> Iterator[str]:
+    """A database name no other test uses; the database is dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:20]}"
+    try:
+        yield name
+    finally:
+        mongodb_client.drop_database(name)

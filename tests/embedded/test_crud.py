@@ -1,0 +1,249 @@
+"""Document commands over the wire with pymongo: what a driver user relies on."""
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from bson import Binary, Decimal128, Int64, ObjectId, Regex
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+
+def test_hello_presents_a_replica_set_primary(db: Database[Any]) -> None:
+    hello = db.client.admin.command("hello")
+    assert hello["isWritablePrimary"] is True
+    assert hello["setName"]
+    assert hello["maxWireVersion"] >= 17
+    assert hello["logicalSessionTimeoutMinutes"] == 30
+    assert db.client.server_info()["version"].startswith(("7.", "8."))
+
+
+def test_insert_assigns_object_id_first_and_find_returns_it(db: Database[Any]) -> None:
+    result = db.books.insert_one({"title": "Dune"})
+    assert isinstance(result.inserted_id, ObjectId)
+    doc = db.books.find_one({"title": "Dune"})
+    assert doc is not None
+    assert list(doc) == ["_id", "title"]
+
+
+def test_every_bson_type_round_trips(db: Database[Any]) -> None:
+    doc = {
+        "_id": 1,
+        "int": 5,
+        "long": Int64(2**40),
+        "double": 1.5,
+        "decimal": Decimal128(Decimal("1.10")),
+        "string": "é",
+        "bytes": b"\x00\x01",
+        "binary": Binary(b"abc", 5),
+        "oid": ObjectId(),
+        "date": datetime.datetime(2024, 1, 2, 3, 4, 5, 123000),
+        "regex": Regex("^a", "i"),
+        "null": None,
+        "bool": True,
+        "list": [1, "a", {"x": 1}],
+        "nested": {"a": {"b": [1, 2]}},
+    }
+    db.types.insert_one(doc)
+    assert db.types.find_one({"_id": 1}) == doc
+
+
+def test_duplicate_id_is_a_duplicate_key_error(db: Database[Any]) -> None:
+    db.c.insert_one({"_id": "x"})
+    with pytest.raises(DuplicateKeyError) as info:
+        db.c.insert_one({"_id": "x"})
+    assert info.value.code == 11000
+
+
+def test_unordered_insert_many_reports_each_failure_and_keeps_the_rest(db: Database[Any]) -> None:
+    db.c.insert_one({"_id": 2})
+    with pytest.raises(BulkWriteError) as info:
+        db.c.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3}], ordered=False)
+    assert [e["index"] for e in info.value.details["writeErrors"]] == [1]
+    assert sorted(d["_id"] for d in db.c.find()) == [1, 2, 3]
+
+
+def test_find_filters_sorts_skips_limits_and_projects(db: Database[Any]) -> None:
+    db.c.insert_many([{"_id": i, "n": i % 3, "tag": f"t{i}"} for i in range(10)])
+    docs = list(
+        db.c.find({"n": {"$gte": 1}}, {"tag": 1, "_id": 0})
+        .sort([("n", DESCENDING), ("_id", ASCENDING)])
+        .skip(1)
+        .limit(3)
+    )
+    assert docs == [{"tag": "t5"}, {"tag": "t8"}, {"tag": "t1"}]
+
+
+def test_large_results_come_back_through_get_more(db: Database[Any]) -> None:
+    db.c.insert_many([{"_id": i} for i in range(1000)])
+    ids = [d["_id"] for d in db.c.find().batch_size(50)]
+    assert ids == list(range(1000))
+    assert db.client.admin.command("serverStatus")["metrics"]["cursor"]["open"]["total"] == 0
+
+
+def test_update_operators_upsert_and_counts(db: Database[Any]) -> None:
+    db.c.insert_many([{"_id": 1, "v": 1, "tags": ["a"]}, {"_id": 2, "v": 2, "tags": []}])
+    result = db.c.update_many({}, {"$inc": {"v": 10}, "$push": {"tags": "z"}})
+    assert (result.matched_count, result.modified_count) == (2, 2)
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "v": 11, "tags": ["a", "z"]}
+    upsert = db.c.update_one({"name": "new"}, {"$set": {"v": 0}}, upsert=True)
+    assert upsert.upserted_id is not None
+    assert db.c.find_one({"_id": upsert.upserted_id}) == {
+        "_id": upsert.upserted_id,
+        "name": "new",
+        "v": 0,
+    }
+    noop = db.c.update_one({"_id": 1}, {"$set": {"v": 11}})
+    assert (noop.matched_count, noop.modified_count) == (1, 0)
+
+
+def test_replace_keeps_id_and_rejects_changing_it(db: Database[Any]) -> None:
+    db.c.insert_one({"_id": 1, "a": 1})
+    db.c.replace_one({"_id": 1}, {"b": 2})
+    assert db.c.find_one() == {"_id": 1, "b": 2}
+    with pytest.raises(OperationFailure) as info:
+        db.c.update_one({"_id": 1}, {"$set": {"_id": 2}})
+    assert info.value.code == 66
+
+
+def test_delete_one_and_many(db: Database[Any]) -> None:
+    db.c.insert_many([{"k": 1}, {"k": 1}, {"k": 2}])
+    assert db.c.delete_one({"k": 1}).deleted_count == 1
+    assert db.c.delete_many({}).deleted_count == 2
+    assert db.c.count_documents({}) == 0
+
+
+def test_find_one_and_update_returns_before_or_after(db: Database[Any]) -> None:
+    db.c.insert_many([{"_id": 1, "n": 5}, {"_id": 2, "n": 1}])
+    before = db.c.find_one_and_update({}, {"$inc": {"n": 1}}, sort=[("n", ASCENDING)])
+    assert before == {"_id": 2, "n": 1}
+    after = db.c.find_one_and_update(
+        {"_id": 1}, {"$inc": {"n": 1}}, return_document=ReturnDocument.AFTER
+    )
+    assert after == {"_id": 1, "n": 6}
+    assert db.c.find_one_and_delete({"_id": 1}) == {"_id": 1, "n": 6}
+    assert db.c.find_one_and_update({"_id": 9}, {"$set": {"n": 0}}, upsert=True) is None
+    assert db.c.find_one({"_id": 9}) == {"_id": 9, "n": 0}
+
+
+def test_count_and_distinct(db: Database[Any]) -> None:
+    db.c.insert_many([{"a": [1, 2]}, {"a": 2}, {"a": 3}, {"b": 1}])
+    assert db.c.count_documents({"a": 2}) == 2
+    assert db.c.estimated_document_count() == 4
+    assert db.c.distinct("a") == [1, 2, 3]
+
+
+def test_aggregate_groups_and_looks_up(db: Database[Any]) -> None:
+    db.authors.insert_many([{"_id": 1, "name": "Ann"}, {"_id": 2, "name": "Bo"}])
+    db.books.insert_many(
+        [{"author": 1, "pages": 100}, {"author": 1, "pages": 50}, {"author": 2, "pages": 10}]
+    )
+    result = list(
+        db.books.aggregate(
+            [
+                {"$group": {"_id": "$author", "pages": {"$sum": "$pages"}}},
+                {
+                    "$lookup": {
+                        "from": "authors",
+                        "localField": "_id",
+                        "foreignField": "_id",
+                        "as": "a",
+                    }
+                },
+                {"$project": {"_id": 0, "name": {"$first": "$a.name"}, "pages": 1}},
+                {"$sort": {"pages": -1}},
+            ]
+        )
+    )
+    assert result == [{"pages": 150, "name": "Ann"}, {"pages": 10, "name": "Bo"}]
+
+
+def test_indexes_are_named_listed_enforced_and_dropped(db: Database[Any]) -> None:
+    names = db.c.create_indexes(
+        [IndexModel([("a", ASCENDING), ("b", DESCENDING)]), IndexModel("email", unique=True)]
+    )
+    assert names == ["a_1_b_-1", "email_1"]
+    info = db.c.index_information()
+    assert set(info) == {"_id_", "a_1_b_-1", "email_1"}
+    assert info["email_1"]["unique"] is True
+    db.c.insert_one({"email": "x"})
+    with pytest.raises(DuplicateKeyError) as dup:
+        db.c.insert_one({"email": "x"})
+    assert "email_1 dup key" in str(dup.value)
+    db.c.drop_index("email_1")
+    db.c.insert_one({"email": "x"})
+
+
+def test_unique_index_cannot_be_built_over_duplicates(db: Database[Any]) -> None:
+    db.c.insert_many([{"k": 1}, {"k": 1}])
+    with pytest.raises(DuplicateKeyError):
+        db.c.create_index("k", unique=True)
+    assert set(db.c.index_information()) == {"_id_"}
+
+
+def test_ttl_index_expires_documents_in_the_background(db: Database[Any]) -> None:
+    import time
+
+    admin = db.client.admin
+    previous = admin.command({"setParameter": 1, "ttlMonitorSleepSecs": 1})["was"]
+    try:
+        db.sessions.create_index("at", expireAfterSeconds=1)
+        old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=30)
+        db.sessions.insert_many(
+            [
+                {"_id": "old", "at": old},
+                {
+                    "_id": "new",
+                    "at": datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+                },
+            ]
+        )
+        deadline = time.monotonic() + 10
+        while db.sessions.find_one({"_id": "old"}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [d["_id"] for d in db.sessions.find()] == ["new"]
+    finally:
+        admin.command({"setParameter": 1, "ttlMonitorSleepSecs": previous})
+
+
+def test_collections_and_databases_are_listed_and_dropped(db: Database[Any]) -> None:
+    db.create_collection("made")
+    db.other.insert_one({})
+    assert sorted(db.list_collection_names()) == ["made", "other"]
+    with pytest.raises(OperationFailure) as info:
+        db.command("create", "made")
+    assert info.value.code == 48
+    assert db.name in db.client.list_database_names()
+    db.drop_collection("made")
+    assert db.list_collection_names() == ["other"]
+
+
+def test_unknown_commands_and_operators_are_errors_not_ignored(db: Database[Any]) -> None:
+    with pytest.raises(OperationFailure) as info:
+        db.command("frobnicate")
+    assert info.value.code == 59
+    db.c.insert_one({"a": 1})
+    with pytest.raises(OperationFailure) as bad_query:
+        db.c.find_one({"a": {"$frob": 1}})
+    assert bad_query.value.code == 2
+    with pytest.raises(OperationFailure) as bad_update:
+        db.c.update_one({}, {"$frob": {"a": 1}})
+    assert bad_update.value.code == 9
+    with pytest.raises(OperationFailure) as bad_stage:
+        list(db.c.aggregate([{"$frob": {}}]))
+    assert bad_stage.value.code == 40324
+
+
+def test_where_is_refused(db: Database[Any]) -> None:
+    db.c.insert_one({"a": 1})
+    with pytest.raises(OperationFailure):
+        db.c.find_one({"$where": "this.a == 1"})
+
+
+def test_server_status_reports_connections_cursors_and_transactions(db: Database[Any]) -> None:
+    status = db.client.admin.command("serverStatus")
+    assert status["connections"]["current"] >= 1
+    assert "open" in status["metrics"]["cursor"]
+    assert {"currentOpen", "totalCommitted", "totalAborted"} <= set(status["transactions"])
