@@ -1,5 +1,6 @@
 """Handshake, identity and server-wide commands: hello, buildInfo, serverStatus, parameters."""
 
+import asyncio
 import datetime
 import os
 import platform
@@ -24,8 +25,28 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
+async def _await_topology_change(ctx: Context) -> None:
+    """Awaitable hello: a monitor that already knows our topology waits for a change.
+
+    Drivers poll with ``topologyVersion`` and ``maxAwaitTimeMS``; answering at
+    once would make every client's monitor spin, so we wait as mongod does. A
+    single node's topology never changes, so the wait always runs its course.
+    """
+    known = ctx.cmd.get("topologyVersion")
+    max_await = ctx.cmd.get("maxAwaitTimeMS")
+    if (
+        isinstance(known, dict)
+        and known.get("processId") == ctx.server.process_id
+        and isinstance(max_await, int | float)
+        and not isinstance(max_await, bool)
+        and max_await > 0
+    ):
+        await asyncio.sleep(min(float(max_await), 60_000.0) / 1000)
+
+
 @command("hello", "isMaster", "ismaster")
 async def hello(ctx: Context) -> dict[str, Any]:
+    await _await_topology_change(ctx)
     server = ctx.server
     address = server.advertised_address
     now = _now()
