@@ -1,3 +1,82 @@
-"""Async MongoDB ODM for FastAPI with ODMantic's API and per-request transactions."""
+"""Async MongoDB ODM for FastAPI with ODMantic's API, sessions, transactions and an embedded server.
 
-__all__: list[str] = []
+The ODM names are ODMantic 1.1's (``Model``, ``Field``, ``AIOEngine``...); the
+FastAPI names (``install``, ``get_transaction``, ``TransactionDep``...) load
+FastAPI only when first used, so the ODM works without it.
+"""
+
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
+
+from .bson import ObjectId, WithBsonSerializer
+from .engine import AIOEngine, SyncEngine
+from .exceptions import (
+    DocumentNotFoundError,
+    DocumentParsingError,
+    DuplicateKeyError,
+    ODMError,
+)
+from .field import Field
+from .index import Index
+from .model import EmbeddedModel, Model
+from .reference import Reference
+from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
+
+if TYPE_CHECKING:
+    from .dependencies import (
+        EngineDep,
+        SessionDep,
+        TransactionDep,
+        get_engine,
+        get_session,
+        get_transaction,
+        install,
+    )
+
+__all__ = [
+    "AIOEngine",
+    "AIOSession",
+    "AIOTransaction",
+    "DocumentNotFoundError",
+    "DocumentParsingError",
+    "DuplicateKeyError",
+    "EmbeddedModel",
+    "EngineDep",
+    "Field",
+    "Index",
+    "Model",
+    "ODMError",
+    "ObjectId",
+    "Reference",
+    "SessionDep",
+    "SyncEngine",
+    "SyncSession",
+    "SyncTransaction",
+    "TransactionDep",
+    "WithBsonSerializer",
+    "get_engine",
+    "get_session",
+    "get_transaction",
+    "install",
+]
+
+_FASTAPI_NAMES = frozenset(
+    {
+        "EngineDep",
+        "SessionDep",
+        "TransactionDep",
+        "get_engine",
+        "get_session",
+        "get_transaction",
+        "install",
+    }
+)
+
+__version__ = importlib.metadata.version("odmantic-fastapi")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FASTAPI_NAMES:
+        return getattr(importlib.import_module(".dependencies", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

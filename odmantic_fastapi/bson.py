@@ -1,0 +1,345 @@
+"""BSON types usable as pydantic v2 fields, with JSON schemas that render in OpenAPI.
+
+In Python they stay BSON objects (so documents go to the driver as they are);
+in JSON an ObjectId is a string, an Int64 a number, a Decimal128 a string, a
+Binary base64 and a Regex its pattern. ``datetime`` fields keep MongoDB's
+millisecond precision and are stored naive in UTC.
+"""
+
+import base64
+import decimal
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from re import Pattern
+from typing import Annotated, Any
+
+import bson
+import bson.binary
+import bson.decimal128
+import bson.int64
+import bson.regex
+from pydantic import BaseModel, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+__all__ = [
+    "BSON_TYPES_ENCODERS",
+    "BaseBSONModel",
+    "Binary",
+    "Decimal128",
+    "Int64",
+    "Long",
+    "ObjectId",
+    "Regex",
+    "WithBsonSerializer",
+    "_Pattern",
+    "_datetime",
+    "_decimalDecimal",
+]
+
+
+class WithBsonSerializer:
+    """Mixin for custom types: ``__bson__`` gives the value stored in the document."""
+
+    __bson__: Callable[[Any], Any]
+
+
+def _get_bson_serializer(type_: type[Any]) -> Callable[[Any], Any] | None:
+    serializer = getattr(type_, "__bson__", None)
+    return serializer if callable(serializer) else None
+
+
+def _string_schema(examples: list[str]) -> Callable[[GetJsonSchemaHandler], JsonSchemaValue]:
+    def build(handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema())
+        schema.update(examples=examples)
+        return schema
+
+    return build
+
+
+class ObjectId(bson.ObjectId):
+    """A MongoDB ObjectId; accepts an ObjectId, its 24-hex-digit string or 12 bytes."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def from_text(value: str | bytes) -> bson.ObjectId:
+            try:
+                return bson.ObjectId(value)
+            except (bson.errors.InvalidId, TypeError):
+                raise ValueError("Invalid ObjectId") from None
+
+        text = core_schema.chain_schema(
+            [
+                core_schema.union_schema([core_schema.str_schema(), core_schema.bytes_schema()]),
+                core_schema.no_info_plain_validator_function(from_text),
+            ]
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=text,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(bson.ObjectId), text]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema(pattern="^[0-9a-f]{24}$"))
+        schema.update(examples=["5f85f36d6dfecacc68428a46"])
+        return schema
+
+
+class Int64(bson.int64.Int64):
+    """A 64-bit integer stored as BSON int64 whatever its size."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            bson.int64.Int64,
+            core_schema.int_schema(ge=-(2**63), lt=2**63),
+            serialization=core_schema.plain_serializer_function_ser_schema(int, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(core_schema.int_schema())
+
+
+Long = Int64
+
+
+class Decimal128(bson.decimal128.Decimal128):
+    """An IEEE 754 decimal128; accepts Decimal, str, int, float or Decimal128."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> bson.decimal128.Decimal128:
+            if isinstance(value, bson.decimal128.Decimal128):
+                return value
+            try:
+                return bson.decimal128.Decimal128(
+                    value if isinstance(value, decimal.Decimal | str) else str(value)
+                )
+            except (decimal.InvalidOperation, TypeError, ValueError):
+                raise ValueError("Invalid Decimal128 value") from None
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema())
+        schema.update(examples=["214.7483647"])
+        return schema
+
+
+class Binary(bson.binary.Binary):
+    """Binary data (base64 in JSON)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> bson.binary.Binary:
+            if isinstance(value, bson.binary.Binary):
+                return value
+            if isinstance(value, bytes):
+                return bson.binary.Binary(value)
+            if isinstance(value, str):
+                try:
+                    return bson.binary.Binary(base64.b64decode(value, validate=True))
+                except ValueError:
+                    raise ValueError("Invalid base64 binary data") from None
+            raise ValueError("Binary expects bytes or a base64 string")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda b: base64.b64encode(bytes(b)).decode(), when_used="json"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(core_schema.str_schema())
+
+
+class Regex(bson.regex.Regex[str]):
+    """A BSON regular expression; accepts a pattern string, a compiled pattern or a Regex."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> bson.regex.Regex[Any]:
+            if isinstance(value, bson.regex.Regex):
+                return value
+            if isinstance(value, Pattern):
+                return bson.regex.Regex.from_native(value)
+            if isinstance(value, str):
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise ValueError(f"Invalid regular expression: {exc}") from None
+                return bson.regex.Regex(value)
+            raise ValueError("Regex expects a pattern string")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda r: r.pattern, when_used="json"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema())
+        schema["format"] = "regex"
+        return schema
+
+
+class _PatternAnnotation:
+    """``re.Pattern`` fields: stored as BSON regex, a pattern string in JSON."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> Pattern[Any]:
+            if isinstance(value, Pattern):
+                return value
+            if isinstance(value, bson.regex.Regex):
+                return value.try_compile()
+            if isinstance(value, str):
+                try:
+                    return re.compile(value)
+                except re.error as exc:
+                    raise ValueError(f"Invalid regular expression: {exc}") from None
+            raise ValueError("Pattern expects a regular expression")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda p: p.pattern, when_used="json"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema())
+        schema["format"] = "regex"
+        return schema
+
+
+_Pattern = Annotated[Pattern, _PatternAnnotation]
+
+
+def _to_mongo_datetime(value: datetime) -> datetime:
+    """Naive UTC with millisecond precision: what a BSON date can hold."""
+    if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+class _datetime(datetime):
+    """``datetime`` as MongoDB stores it: naive UTC, milliseconds."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _to_mongo_datetime, core_schema.datetime_schema()
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(core_schema.datetime_schema())
+
+
+def _serialize_decimal(value: decimal.Decimal, info: core_schema.SerializationInfo) -> Any:
+    """A Decimal128 in documents, a string in JSON (no precision lost either way)."""
+    if info.mode == "json":
+        return str(value)
+    return bson.decimal128.Decimal128(value)
+
+
+class _DecimalAnnotation:
+    """``decimal.Decimal`` fields: stored as Decimal128, a number string in JSON."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> decimal.Decimal:
+            if isinstance(value, bson.decimal128.Decimal128):
+                return value.to_decimal()
+            try:
+                return decimal.Decimal(value if not isinstance(value, float) else str(value))
+            except (decimal.InvalidOperation, TypeError):
+                raise ValueError("Invalid decimal value") from None
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _serialize_decimal, info_arg=True
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(core_schema.str_schema())
+
+
+_decimalDecimal = Annotated[decimal.Decimal, _DecimalAnnotation]
+
+BSON_TYPES_ENCODERS: dict[type[Any], Callable[[Any], Any]] = {
+    bson.ObjectId: str,
+    bson.decimal128.Decimal128: lambda d: d.to_decimal(),
+    bson.regex.Regex: lambda r: r.pattern,
+}
+
+
+class BaseBSONModel(BaseModel):
+    """A pydantic model whose JSON output renders BSON values (ObjectId as a string, ...)."""
+
+    model_config = {"json_encoders": BSON_TYPES_ENCODERS}
+
+
+# Annotations rewritten in model fields so plain bson/stdlib types get the behaviour above.
+_BSON_SUBSTITUTED_FIELDS: dict[Any, Any] = {
+    bson.ObjectId: ObjectId,
+    bson.int64.Int64: Int64,
+    bson.decimal128.Decimal128: Decimal128,
+    bson.binary.Binary: Binary,
+    bson.regex.Regex: Regex,
+    Pattern: _Pattern,
+    decimal.Decimal: _decimalDecimal,
+    datetime: _datetime,
+}

@@ -1,0 +1,70 @@
+"""Model configuration: ODMantic's options on top of pydantic's ``ConfigDict``."""
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import pymongo
+from pydantic.config import ConfigDict
+
+if TYPE_CHECKING:
+    from .index import Index
+
+__all__ = ["ENFORCED_PYDANTIC_CONFIG", "ODMConfigDict", "validate_config"]
+
+
+class ODMConfigDict(ConfigDict, total=False):
+    collection: str | None
+    """The collection name (by default the class name in snake_case, without a Model suffix)."""
+    parse_doc_with_default_factories: bool
+    """Fill fields with a default factory when the stored document lacks them."""
+    indexes: "Callable[[], Iterable[Index | pymongo.IndexModel]] | None"
+    """Extra indexes of the model."""
+
+
+PYDANTIC_ALLOWED_CONFIG_OPTIONS = frozenset(
+    {
+        "title",
+        "json_schema_extra",
+        "str_strip_whitespace",
+        "arbitrary_types_allowed",
+        "extra",
+        "json_encoders",
+        "populate_by_name",
+        "use_enum_values",
+        "frozen",
+        "str_to_lower",
+        "str_to_upper",
+        "str_max_length",
+        "str_min_length",
+        "protected_namespaces",
+    }
+)
+ODM_CONFIG_OPTIONS = frozenset({"collection", "parse_doc_with_default_factories", "indexes"})
+ENFORCED_PYDANTIC_CONFIG = ConfigDict(validate_default=True, validate_assignment=True)
+
+
+def validate_config(config: ODMConfigDict | dict[str, Any], cls_name: str) -> dict[str, Any]:
+    """The configuration with ODMantic's defaults, rejecting options the ODM cannot honour."""
+    out: dict[str, Any] = {
+        "title": None,
+        "json_schema_extra": None,
+        "str_strip_whitespace": False,
+        "arbitrary_types_allowed": False,
+        "extra": None,
+        **ENFORCED_PYDANTIC_CONFIG,
+        "collection": None,
+        "parse_doc_with_default_factories": False,
+        "indexes": None,
+    }
+    for key, value in config.items():
+        if key in ENFORCED_PYDANTIC_CONFIG:
+            if value == ENFORCED_PYDANTIC_CONFIG.get(key):
+                continue
+            raise ValueError(
+                f"'{cls_name}': configuration attribute '{key}' is enforced to "
+                f"{ENFORCED_PYDANTIC_CONFIG.get(key, 'unknown')} by ODMantic and cannot be changed"
+            )
+        if key not in PYDANTIC_ALLOWED_CONFIG_OPTIONS and key not in ODM_CONFIG_OPTIONS:
+            raise ValueError(f"'{cls_name}': configuration attribute '{key}' is not supported")
+        out[key] = value
+    return out
