@@ -36,6 +36,9 @@ __all__ = [
     "_Pattern",
     "_datetime",
     "_decimalDecimal",
+    "validate_pattern_from_regex",
+    "validate_pattern_from_str",
+    "validate_regex_from_pattern",
 ]
 
 
@@ -216,6 +219,21 @@ class Regex(bson.regex.Regex[str]):
         schema = handler(core_schema.str_schema())
         schema["format"] = "regex"
         return schema
+
+
+def validate_pattern_from_str(value: str) -> Pattern[str]:
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"Invalid regular expression: {exc}") from None
+
+
+def validate_regex_from_pattern(value: Pattern[str]) -> bson.regex.Regex[str]:
+    return bson.regex.Regex.from_native(value)
+
+
+def validate_pattern_from_regex(value: bson.regex.Regex[Any]) -> Pattern[Any]:
+    return value.try_compile()
 
 
 class _PatternAnnotation:

@@ -11,7 +11,7 @@ that ``DocumentParsingError`` reports.
 """
 
 from abc import ABCMeta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymongo.errors
 from pydantic import ValidationError
@@ -19,6 +19,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 if TYPE_CHECKING:
     from .model import Model, _BaseODMModel
+
+ModelType = TypeVar("ModelType")
 
 __all__ = [
     "BaseEngineException",
@@ -28,6 +30,7 @@ __all__ = [
     "ErrorList",
     "IncorrectGenericEmbeddedModelValue",
     "KeyNotFoundInDocumentError",
+    "ModelType",
     "ODMError",
     "ODManticCustomError",
     "ReferencedDocumentNotFoundError",

@@ -13,6 +13,7 @@ import pydantic
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from .config import ODMConfigDict
 from .query import (
     QueryExpression,
     SortExpression,
@@ -39,6 +40,7 @@ __all__ = [
     "KeyNameProxy",
     "ODMBaseField",
     "ODMBaseIndexableField",
+    "ODMConfigDict",
     "ODMEmbedded",
     "ODMEmbeddedGeneric",
     "ODMField",

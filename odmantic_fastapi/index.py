@@ -6,9 +6,9 @@ from typing import Any
 import pymongo
 
 from .field import FieldProxy
-from .query import SortExpression
+from .query import SortExpression, asc
 
-__all__ = ["Index", "ODMBaseIndex", "ODMCompoundIndex", "ODMSingleFieldIndex"]
+__all__ = ["Index", "ODMBaseIndex", "ODMCompoundIndex", "ODMSingleFieldIndex", "asc"]
 
 
 class ODMBaseIndex:

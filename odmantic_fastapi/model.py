@@ -15,6 +15,7 @@ import enum
 import pathlib
 import re
 import types
+import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import (
@@ -40,10 +41,11 @@ from pydantic._internal._model_construction import ModelMetaclass as _PydanticMe
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticUndefined
 
-from .bson import _BSON_SUBSTITUTED_FIELDS, ObjectId, _get_bson_serializer
+from .bson import _BSON_SUBSTITUTED_FIELDS, BaseBSONModel, ObjectId, _get_bson_serializer
 from .config import ODMConfigDict, validate_config
 from .exceptions import (
     DocumentParsingError,
+    IncorrectGenericEmbeddedModelValue,
     KeyNotFoundInDocumentError,
     ReferencedDocumentNotFoundError,
 )
@@ -62,6 +64,9 @@ from .index import Index, ODMBaseIndex, ODMSingleFieldIndex
 from .reference import ODMReferenceInfo
 
 __all__ = ["EmbeddedModel", "Model"]
+
+# Re-exported for code written against ODMantic's model module.
+_ODMANTIC_REEXPORTS = (BaseBSONModel, IncorrectGenericEmbeddedModelValue)
 
 BaseT = TypeVar("BaseT", bound="_BaseODMModel")
 
@@ -145,6 +150,17 @@ def _is_mutable(annotation: Any) -> bool:
     return not _subclass(annotation, (*_IMMUTABLE_TYPES, BaseModel))
 
 
+def _optional_embedded(annotation: Any) -> type["EmbeddedModel"] | None:
+    """The EmbeddedModel of ``Address`` or ``Address | None`` (an ODMantic gap we close)."""
+    if _subclass(annotation, EmbeddedModel):
+        return cast(type[EmbeddedModel], annotation)
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and _subclass(args[0], EmbeddedModel):
+            return cast(type[EmbeddedModel], args[0])
+    return None
+
+
 def _embedded_generic(annotation: Any) -> tuple[type["EmbeddedModel"], Any] | None:
     origin = get_origin(annotation)
     args = [a for a in get_args(annotation) if a is not ...]
@@ -157,6 +173,73 @@ def _embedded_generic(annotation: Any) -> tuple[type["EmbeddedModel"], Any] | No
     if origin is dict and len(args) == 2 and _subclass(args[1], EmbeddedModel):
         return args[1], dict
     return None
+
+
+# Helpers that ODMantic's model module exposes; kept under the same names for code that
+# imports them from there.
+class Undefined:
+    """Marks a value that is absent (distinct from None)."""
+
+
+def is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def raise_on_invalid_key_name(name: str) -> None:
+    if name.startswith("$"):
+        raise TypeError("key_name cannot start with the dollar sign ($) character")
+    if "." in name:
+        raise TypeError("key_name cannot contain the dot (.) character")
+
+
+def raise_on_invalid_collection_name(collection_name: str, cls_name: str) -> None:
+    if "$" in collection_name:
+        raise TypeError(f"Invalid collection name for {cls_name}: cannot contain '$'")
+    if collection_name == "":
+        raise TypeError(f"Invalid collection name for {cls_name}: cannot be empty")
+    if collection_name.startswith("system."):
+        raise TypeError(f"Invalid collection name for {cls_name}: cannot start with 'system.'")
+
+
+def find_duplicate_key(fields: Iterable[ODMBaseField]) -> str | None:
+    seen: set[str] = set()
+    for field in fields:
+        if field.key_name in seen:
+            return field.key_name
+        seen.add(field.key_name)
+    return None
+
+
+def is_type_forbidden(type_: Any) -> bool:
+    return type_ is Callable or type_ is typing.Callable
+
+
+def should_touch_field(value: Any = None, type_: Any = None) -> bool:
+    untouched = (property, classmethod, staticmethod, types.FunctionType)
+    return not (
+        _subclass(type_, untouched) or isinstance(value, untouched) or get_origin(type_) is ClassVar
+    )
+
+
+def is_type_argument_subclass(type_: Any, class_: type[Any]) -> bool:
+    return any(_subclass(arg, class_) for arg in get_args(type_))
+
+
+def get_first_type_argument_subclassing(type_: Any, class_: type[Any]) -> type[Any] | None:
+    for arg in get_args(type_):
+        if _subclass(arg, class_):
+            return cast(type[Any], arg)
+    return None
+
+
+def is_type_mutable(type_: Any) -> bool:
+    return _is_mutable(type_)
+
+
+def validate_type(type_: Any) -> Any:
+    if is_type_forbidden(type_):
+        raise TypeError(f"{type_} fields are not supported")
+    return _substitute(type_)
 
 
 class _DocCodec:
@@ -383,12 +466,13 @@ class BaseModelMetaclass(_PydanticMetaclass):
             if key_name.startswith("$") or "." in key_name:
                 raise TypeError(f"invalid key_name {key_name!r} for field {field_name} in {name}")
             generic = _embedded_generic(annotation)
-            if _subclass(annotation, EmbeddedModel):
+            annotation_model = _optional_embedded(annotation)
+            if annotation_model is not None:
                 odm_fields[field_name] = ODMEmbedded(
                     primary_field=primary,
                     key_name=key_name,
                     model_config=config,
-                    model=annotation,
+                    model=annotation_model,
                     index=index,
                     unique=unique,
                 )
