@@ -83,8 +83,10 @@ class ObjectId(bson.ObjectId):
         )
         return core_schema.json_or_python_schema(
             json_schema=text,
+            # left_to_right: an ObjectId (what the driver gives) is accepted by the
+            # first check, without smart-mode's tries of every choice.
             python_schema=core_schema.union_schema(
-                [core_schema.is_instance_schema(bson.ObjectId), text]
+                [core_schema.is_instance_schema(bson.ObjectId), text], mode="left_to_right"
             ),
             serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
         )

@@ -39,9 +39,15 @@ import pymongo
 from pydantic import BaseModel, ValidationError
 from pydantic._internal._model_construction import ModelMetaclass as _PydanticMetaclass
 from pydantic.fields import FieldInfo
-from pydantic_core import InitErrorDetails, PydanticUndefined
+from pydantic_core import InitErrorDetails, PydanticUndefined, SchemaValidator
 
-from .bson import _BSON_SUBSTITUTED_FIELDS, BaseBSONModel, ObjectId, _get_bson_serializer
+from .bson import (
+    _BSON_SUBSTITUTED_FIELDS,
+    BaseBSONModel,
+    ObjectId,
+    _get_bson_serializer,
+    _to_mongo_datetime,
+)
 from .config import ODMConfigDict, validate_config
 from .exceptions import (
     DocumentParsingError,
@@ -240,6 +246,30 @@ def validate_type(type_: Any) -> Any:
     if is_type_forbidden(type_):
         raise TypeError(f"{type_} fields are not supported")
     return _substitute(type_)
+
+
+def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
+    """A copy of a core schema for values read from BSON, where some checks cannot fail.
+
+    Dates decoded from BSON are already naive and millisecond-precise, so the
+    Python after-validator that enforces it is dropped; the post-init hook that
+    marks a new instance as entirely modified is dropped for ``cls`` itself,
+    since a parsed document starts with nothing modified. Everything else is
+    validated exactly as for user input.
+    """
+    if isinstance(schema, dict):
+        if (
+            schema.get("type") == "function-after"
+            and schema.get("function", {}).get("function") is _to_mongo_datetime
+        ):
+            return _without_redundant_checks(schema["schema"], cls)
+        copied = {key: _without_redundant_checks(value, cls) for key, value in schema.items()}
+        if copied.get("type") == "model" and copied.get("cls") is cls:
+            copied.pop("post_init", None)
+        return copied
+    if isinstance(schema, list):
+        return [_without_redundant_checks(item, cls) for item in schema]
+    return schema
 
 
 class _DocCodec:
@@ -582,9 +612,15 @@ class _BaseODMModel(BaseModel):
 
     __slots__ = ("__fields_modified__",)
 
-    def model_post_init(self, context: Any, /) -> None:
-        # Every field of a new instance is unsaved; parsed documents reset this to empty.
-        object.__setattr__(self, "__fields_modified__", set(self.__all_field_names__))
+    def __getattr__(self, name: str) -> Any:
+        # Set lazily rather than in a post-init hook, which would cost a Python call
+        # for every validated instance: a new instance has every field unsaved, and
+        # model_validate_doc marks parsed documents clean explicitly.
+        if name == "__fields_modified__":
+            modified = set(self.__all_field_names__)
+            object.__setattr__(self, "__fields_modified__", modified)
+            return modified
+        return super().__getattr__(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -700,8 +736,15 @@ class _BaseODMModel(BaseModel):
         primary_value = raw_doc.get("_id")
         if errors:
             raise DocumentParsingError(errors, cls, primary_value)
+        validator = cls.__dict__.get("__doc_validator__")
+        if validator is None:
+            validator = SchemaValidator(
+                _without_redundant_checks(cls.__pydantic_core_schema__, cls),
+                cls.__pydantic_core_schema__.get("config"),  # type: ignore[arg-type]
+            )
+            type.__setattr__(cls, "__doc_validator__", validator)
         try:
-            instance = cls.model_validate(data)
+            instance = cast(Self, validator.validate_python(data))
         except ValidationError as exc:
             raise DocumentParsingError(
                 cast(list[InitErrorDetails], exc.errors()), cls, primary_value
