@@ -620,7 +620,8 @@ class _BaseODMModel(BaseModel):
             modified = set(self.__all_field_names__)
             object.__setattr__(self, "__fields_modified__", modified)
             return modified
-        return super().__getattr__(name)
+        # pydantic defines __getattr__ only outside type checking (for private attributes).
+        return super().__getattr__(name)  # type: ignore[misc]
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -740,7 +741,7 @@ class _BaseODMModel(BaseModel):
         if validator is None:
             validator = SchemaValidator(
                 _without_redundant_checks(cls.__pydantic_core_schema__, cls),
-                cls.__pydantic_core_schema__.get("config"),  # type: ignore[arg-type]
+                cls.__pydantic_core_schema__.get("config"),
             )
             type.__setattr__(cls, "__doc_validator__", validator)
         try:
