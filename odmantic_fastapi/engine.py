@@ -287,7 +287,7 @@ class AIOEngine(_QueryBuilding):
 
     async def configure_database(
         self,
-        models: Sequence[type[ModelType]],
+        models: Sequence[type[Model]],
         *,
         update_existing_indexes: bool = False,
         session: AIOSessionType = None,
@@ -608,7 +608,7 @@ class SyncEngine(_QueryBuilding):
 
     def configure_database(
         self,
-        models: Sequence[type[ModelType]],
+        models: Sequence[type[Model]],
         *,
         update_existing_indexes: bool = False,
         session: SyncSessionType = None,
