@@ -328,3 +328,32 @@ async def test_concurrent_read_modify_write_transfers_keep_the_money_invariant(
         for c in clients:
             await c.close()
         await setup.close()
+
+
+async def test_async_second_writer_gets_write_conflict_and_abort_spares_others(
+    aclient: Any, mongodb_database_name: str
+) -> None:
+    from pymongo.errors import OperationFailure as AsyncOperationFailure
+
+    coll = aclient[mongodb_database_name].accounts
+    await coll.insert_one({"_id": 1, "balance": 100})
+    s1 = await maybe_await(aclient.start_session())
+    s2 = await maybe_await(aclient.start_session())
+    try:
+        await maybe_await(s1.start_transaction())
+        await maybe_await(s2.start_transaction())
+        await coll.update_one({"_id": 1}, {"$inc": {"balance": -10}}, session=s1)
+        with pytest.raises(AsyncOperationFailure) as info:
+            await coll.update_one({"_id": 1}, {"$inc": {"balance": -20}}, session=s2)
+        assert info.value.code == 112
+        assert info.value.has_error_label("TransientTransactionError")
+        await coll.insert_one({"_id": 2, "outside": True})
+        await s1.abort_transaction()
+        await s2.abort_transaction()
+    finally:
+        await s1.end_session()
+        await s2.end_session()
+    assert [d async for d in coll.find({}, sort=[("_id", 1)])] == [
+        {"_id": 1, "balance": 100},
+        {"_id": 2, "outside": True},
+    ]

@@ -315,3 +315,127 @@ async def test_session_configuration_defaults_are_money_safe(aio_engine: AIOEngi
     custom = aio_engine.transaction(write_concern=WriteConcern(w=1))
     assert custom.options.write_concern == WriteConcern(w=1)
     assert custom.options.read_concern == ReadConcern("snapshot")
+
+
+# -- the same examples, synchronous ------------------------------------------------
+
+
+def sync_money_transfer(
+    engine: SyncEngine, from_id: ObjectId, to_id: ObjectId, amount: int, txn: SyncTransaction
+) -> None:
+    from_account = engine.find_one(Account, Account.user_id == from_id, session=txn)
+    if not from_account or from_account.balance < amount:
+        raise ValueError("Insufficient funds")
+    to_account = engine.find_one(Account, Account.user_id == to_id, session=txn)
+    if not to_account:
+        raise ValueError("Destination account not found")
+    from_account.model_update(balance=from_account.balance - amount)
+    to_account.model_update(balance=to_account.balance + amount)
+    engine.save(from_account, session=txn)
+    engine.save(to_account, session=txn)
+    engine.save(
+        Transfer(
+            from_account=from_id,
+            to_account=to_id,
+            amount=amount,
+            timestamp=datetime.datetime.now(datetime.UTC),
+        ),
+        session=txn,
+    )
+
+
+def test_money_transfer_sync(sync_engine: SyncEngine) -> None:
+    a, b = ObjectId(), ObjectId()
+    sync_engine.save_all([Account(user_id=a, balance=100), Account(user_id=b, balance=0)])
+    with sync_engine.transaction() as txn:
+        sync_money_transfer(sync_engine, a, b, 30, txn)
+    with pytest.raises(ValueError, match="Insufficient funds"), sync_engine.transaction() as txn:
+        sync_money_transfer(sync_engine, a, b, 1000, txn)
+    assert {acc.user_id: acc.balance for acc in sync_engine.find(Account)} == {a: 70, b: 30}
+    assert sync_engine.count(Transfer) == 1
+
+
+def test_session_with_error_handling_sync(sync_engine: SyncEngine) -> None:
+    with sync_engine.session() as session:
+        for i in range(10):
+            sync_engine.save(User(name=f"User {i}", email=f"user{i}@example.com"), session=session)
+        assert sync_engine.count(User, session=session) == 10
+
+
+def sync_nested_operations(engine: SyncEngine, session: SyncSession | None = None) -> User:
+    if session:
+        user = User(name="Nested User", email="nested@example.com")
+        engine.save(user, session=session)
+        return user
+    with engine.session() as new_session:
+        user = User(name="New Session User", email="newsession@example.com")
+        engine.save(user, session=new_session)
+        return user
+
+
+def test_nested_session_handling_sync(sync_engine: SyncEngine) -> None:
+    sync_nested_operations(sync_engine)
+    with sync_engine.session() as session:
+        sync_nested_operations(sync_engine, session=session)
+        sync_nested_operations(sync_engine, session=session)
+        assert sync_engine.count(User, session=session) == 3
+
+
+def test_rollback_examples_leave_nothing_sync(sync_engine: SyncEngine) -> None:
+    with (
+        pytest.raises(ValueError, match="Test users not allowed"),
+        sync_engine.transaction() as txn,
+    ):
+        user = User(name="Test User", email="test@example.com")
+        sync_engine.save(user, session=txn)
+        raise ValueError("Test users not allowed")
+    with (
+        pytest.raises(RuntimeError, match="Something went wrong"),
+        sync_engine.transaction() as txn,
+    ):
+        for i in range(5):
+            sync_engine.save(User(name=f"User {i}", email=f"u{i}@e.com"), session=txn)
+        raise RuntimeError("Something went wrong")
+    assert sync_engine.count(User) == 0
+    status = sync_engine.client.admin.command("serverStatus")
+    assert status["transactions"]["currentOpen"] == 0
+
+
+def test_session_configuration_sync(sync_engine: SyncEngine) -> None:
+    with sync_engine.session() as session:
+        list(sync_engine.find(User, session=session))
+    with sync_engine.transaction() as txn:
+        sync_engine.save(User(name="Transactional User", email="txn@example.com"), session=txn)
+        assert txn.options.read_concern == ReadConcern("snapshot")
+    assert sync_engine.count(User) == 1
+
+
+def test_sync_retry_helper_retries_write_conflicts(
+    sync_engine: SyncEngine, mongodb_url: str
+) -> None:
+    from pymongo import MongoClient
+
+    account = Account(user_id=ObjectId(), balance=100)
+    sync_engine.save(account)
+    attempts: list[int] = []
+    other: MongoClient[dict[str, Any]] = MongoClient(mongodb_url)
+
+    def debit(txn: SyncTransaction) -> None:
+        attempts.append(1)
+        current = sync_engine.find_one(Account, Account.id == account.id, session=txn)
+        assert current is not None
+        if len(attempts) == 1:
+            # A concurrent committed write after our snapshot makes our write conflict.
+            other[sync_engine.database_name].account.update_one(
+                {"_id": account.id}, {"$inc": {"balance": 1}}
+            )
+        current.model_update(balance=current.balance - 10)
+        sync_engine.save(current, session=txn)
+
+    try:
+        sync_engine.run_transaction(debit)
+    finally:
+        other.close()
+    assert len(attempts) == 2
+    stored = sync_engine.find_one(Account, Account.id == account.id)
+    assert stored is not None and stored.balance == 91
