@@ -29,7 +29,7 @@ N = 10_000
 
 
 class PlainBook(BaseModel):
-    id: bson.ObjectId = Field(default_factory=bson.ObjectId)  # type: ignore[assignment]
+    id: bson.ObjectId = Field(default_factory=bson.ObjectId)
     title: str
     year: int
     price: float

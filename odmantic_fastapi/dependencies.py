@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .engine import AIOEngine
-from .lifespan import RequestDatabase, install, open_engine
+from .lifespan import RequestDatabase, install, install_exception_handlers, open_engine
 from .session import AIOSession, AIOTransaction
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "get_session",
     "get_transaction",
     "install",
+    "install_exception_handlers",
     "open_engine",
 ]
 

@@ -29,7 +29,13 @@ from .model import Model
 from .session import AIOSession, AIOTransaction
 from .settings import MongoSettings
 
-__all__ = ["RequestDatabase", "TransactionMiddleware", "install", "open_engine"]
+__all__ = [
+    "RequestDatabase",
+    "TransactionMiddleware",
+    "install",
+    "install_exception_handlers",
+    "open_engine",
+]
 
 log = logging.getLogger("odmantic_fastapi")
 
@@ -248,12 +254,51 @@ async def _send_json(
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
+def install_exception_handlers(app: Any) -> None:
+    """Answer the ODM's errors with clear JSON instead of a 500.
+
+    - DocumentNotFoundError -> 404
+    - DuplicateKeyError -> 409
+    - a write conflict (TransientTransactionError) -> 409 with Retry-After
+    """
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from .exceptions import DocumentNotFoundError, DuplicateKeyError
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DocumentNotFoundError)
+        return JSONResponse({"detail": f"{exc.model.__name__} not found"}, status_code=404)
+
+    async def duplicate(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DuplicateKeyError)
+        return JSONResponse(
+            {"detail": f"{exc.model.__name__} already exists with one of these unique values"},
+            status_code=409,
+        )
+
+    async def operation_failed(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OperationFailure)
+        if exc.code == 112 or exc.has_error_label("TransientTransactionError"):
+            failure = _failure_response(exc)
+            return JSONResponse(
+                {"detail": failure.detail}, status_code=failure.status, headers=failure.headers
+            )
+        log.error("database operation failed: %s", exc)
+        return JSONResponse({"detail": "The database refused the operation."}, status_code=500)
+
+    app.add_exception_handler(DocumentNotFoundError, not_found)
+    app.add_exception_handler(DuplicateKeyError, duplicate)
+    app.add_exception_handler(OperationFailure, operation_failed)
+
+
 def install(
     app: Any,
     *,
     models: Iterable[type[Model]] = (),
     settings: MongoSettings | None = None,
     engine_factory: Callable[[], AbstractAsyncContextManager[AIOEngine]] | None = None,
+    exception_handlers: bool = True,
 ) -> None:
     """Wire odmantic_fastapi into a FastAPI app: engine lifespan and transaction middleware.
 
@@ -266,9 +311,12 @@ def install(
         models: models whose declared indexes are created at startup.
         settings: connection settings; read from the environment when omitted.
         engine_factory: an alternative way to open the engine (tests, custom clients).
+        exception_handlers: also install :func:`install_exception_handlers`.
     """
     models = list(models)
     app.add_middleware(TransactionMiddleware)
+    if exception_handlers:
+        install_exception_handlers(app)
     app_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

@@ -1,0 +1,29 @@
+"""The demo application: ``create_app()`` wires the routes onto odmantic_fastapi."""
+
+from fastapi import FastAPI
+
+from odmantic_fastapi import install
+from odmantic_fastapi.settings import MongoSettings
+
+from .models import Account, IdempotencyRecord, Owner, Transfer
+from .routes import accounts, health, owners, transfers
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+Move money between accounts safely. Every write runs in one MongoDB transaction
+per request, committed only if the response is a success. Amounts are integers
+in minor units (cents). Send `Idempotency-Key` on deposits, withdrawals and
+transfers to make retries safe.
+"""
+
+
+def create_app(settings: MongoSettings | None = None) -> FastAPI:
+    """The API, on the given database settings (the environment by default)."""
+    app = FastAPI(
+        title="odmantic_fastapi money transfers", version="0.1.0", description=DESCRIPTION
+    )
+    install(app, models=[Owner, Account, Transfer, IdempotencyRecord], settings=settings)
+    for module in (owners, accounts, transfers, health):
+        app.include_router(module.router)
+    return app
