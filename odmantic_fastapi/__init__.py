@@ -26,12 +26,15 @@ from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
 if TYPE_CHECKING:
     from .dependencies import (
         EngineDep,
+        RetryingTransactionDep,
         SessionDep,
         TransactionDep,
         get_engine,
+        get_retrying_transaction,
         get_session,
         get_transaction,
         install,
+        install_exception_handlers,
     )
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "ODMError",
     "ObjectId",
     "Reference",
+    "RetryingTransactionDep",
     "SessionDep",
     "SyncEngine",
     "SyncSession",
@@ -56,20 +60,25 @@ __all__ = [
     "TransactionDep",
     "WithBsonSerializer",
     "get_engine",
+    "get_retrying_transaction",
     "get_session",
     "get_transaction",
     "install",
+    "install_exception_handlers",
 ]
 
 _FASTAPI_NAMES = frozenset(
     {
         "EngineDep",
+        "RetryingTransactionDep",
         "SessionDep",
         "TransactionDep",
         "get_engine",
+        "get_retrying_transaction",
         "get_session",
         "get_transaction",
         "install",
+        "install_exception_handlers",
     }
 )
 

@@ -25,10 +25,13 @@ from .lifespan import RequestDatabase, install, install_exception_handlers, open
 from .session import AIOSession, AIOTransaction
 
 __all__ = [
+    "RETRY_ATTEMPTS",
     "EngineDep",
+    "RetryingTransactionDep",
     "SessionDep",
     "TransactionDep",
     "get_engine",
+    "get_retrying_transaction",
     "get_session",
     "get_transaction",
     "install",
@@ -65,6 +68,23 @@ async def get_transaction(request: Request) -> AIOTransaction:
     return await _request_database(request, "get_transaction").transaction()
 
 
+RETRY_ATTEMPTS = 3
+
+
+async def get_retrying_transaction(request: Request) -> AIOTransaction:
+    """Like :func:`get_transaction`, for routes that are safe to run again from the start.
+
+    On a write conflict (TransientTransactionError) the whole request, its
+    dependencies included, runs again with its body replayed, up to
+    ``RETRY_ATTEMPTS`` times, before the client sees anything. Use it only for
+    routes whose only effects go through the transaction.
+    """
+    state = _request_database(request, "get_retrying_transaction")
+    state.max_attempts = RETRY_ATTEMPTS
+    return await state.transaction()
+
+
 EngineDep = Annotated[AIOEngine, Depends(get_engine)]
 SessionDep = Annotated[AIOSession, Depends(get_session)]
 TransactionDep = Annotated[AIOTransaction, Depends(get_transaction)]
+RetryingTransactionDep = Annotated[AIOTransaction, Depends(get_retrying_transaction)]

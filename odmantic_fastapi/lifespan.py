@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -97,6 +98,10 @@ class RequestDatabase:
 
     def __init__(self, engine: AIOEngine) -> None:
         self.engine = engine
+        self.attempt = 1
+        # Raised by RetryingTransactionDep: the route may be run again on a write conflict.
+        self.max_attempts = 1
+        self.transient_failure = False
         self._session: AIOSession | None = None
         self._transaction: AIOTransaction | None = None
         self._lock = asyncio.Lock()
@@ -149,6 +154,7 @@ class RequestDatabase:
                     await asyncio.sleep(0.05)
                     continue
                 await self._abort_quietly()
+                self.transient_failure = _is_transient(exc)
                 raise _failure_response(exc) from exc
 
     async def _abort_quietly(self) -> None:
@@ -166,10 +172,14 @@ class RequestDatabase:
             self._session = None
 
 
+def _is_transient(exc: PyMongoError) -> bool:
+    return (isinstance(exc, OperationFailure) and exc.code == 112) or exc.has_error_label(
+        "TransientTransactionError"
+    )
+
+
 def _failure_response(exc: PyMongoError) -> _CommitFailed:
-    if isinstance(exc, OperationFailure) and (
-        exc.code == 112 or exc.has_error_label("TransientTransactionError")
-    ):
+    if _is_transient(exc) and not exc.has_error_label("UnknownTransactionCommitResult"):
         return _CommitFailed(
             409,
             "The request conflicted with a concurrent change and was rolled back; retry it.",
@@ -198,7 +208,12 @@ async def _shielded(awaitable: Any) -> None:
 
 
 class TransactionMiddleware:
-    """Commits or aborts the request's transaction when the response starts, before it is sent."""
+    """Commits or aborts the request's transaction when the response starts, before it is sent.
+
+    A route that asked for a retrying transaction (``RetryingTransactionDep``)
+    and failed on a write conflict is run again, request body replayed, before
+    anything reaches the client: up to its attempts, then the 409 goes out.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -211,18 +226,47 @@ class TransactionMiddleware:
         if engine is None:
             await self.app(scope, receive, send)
             return
-        state = RequestDatabase(engine)
+        recorded: list[Message] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            replay = list(recorded)
+
+            async def receive_once(replay: list[Message] = replay) -> Message:
+                if replay:
+                    return replay.pop(0)
+                message = await receive()
+                recorded.append(message)
+                return message
+
+            state = RequestDatabase(engine)
+            state.attempt = attempt
+            if not await self._attempt(scope, receive_once, send, state):
+                return
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+
+    async def _attempt(
+        self, scope: Scope, receive: Receive, send: Send, state: "RequestDatabase"
+    ) -> bool:
+        """Run the app once; True when it must run again (a retryable write conflict)."""
         scope[RequestDatabase.SCOPE_KEY] = state
         replaced = False
+        retry = False
 
         async def send_after_commit(message: Message) -> None:
-            nonlocal replaced
-            if replaced:
+            nonlocal replaced, retry
+            if replaced or retry:
                 return
             if message["type"] == "http.response.start":
+                failure: _CommitFailed | None = None
                 try:
                     await state.finish(commit=message["status"] < 400)
-                except _CommitFailed as failure:
+                except _CommitFailed as exc:
+                    failure = exc
+                if state.transient_failure and state.attempt < state.max_attempts:
+                    retry = True
+                    return
+                if failure is not None:
                     replaced = True
                     await _send_json(
                         send, failure.status, {"detail": failure.detail}, failure.headers
@@ -239,6 +283,7 @@ class TransactionMiddleware:
                 await _shielded(state.close())
             finally:
                 current_session.reset(token)
+        return retry
 
 
 async def _send_json(
@@ -279,7 +324,10 @@ def install_exception_handlers(app: Any) -> None:
 
     async def operation_failed(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OperationFailure)
-        if exc.code == 112 or exc.has_error_label("TransientTransactionError"):
+        if _is_transient(exc):
+            state = request.scope.get(RequestDatabase.SCOPE_KEY)
+            if isinstance(state, RequestDatabase):
+                state.transient_failure = True
             failure = _failure_response(exc)
             return JSONResponse(
                 {"detail": failure.detail}, status_code=failure.status, headers=failure.headers
