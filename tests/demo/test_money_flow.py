@@ -155,3 +155,16 @@ async def test_concurrent_random_transfers_conserve_money(api: httpx.AsyncClient
         page = (await api.get(f"/accounts/{a}/transfers?limit=100", headers=auth)).json()
         recorded |= {t["id"] for t in page["items"] if t["kind"] == "transfer"}
     assert recorded == {t["id"] for t in succeeded}
+
+
+async def test_docs_work_offline_from_installed_assets(api: httpx.AsyncClient) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = (await api.get(page)).text
+        assert f"/static-offline-docs/{asset}" in html
+        assert "cdn.jsdelivr.net" not in html
+        assert (await api.get(f"/static-offline-docs/{asset}")).status_code == 200
+    schema = (await api.get("/openapi.json")).json()
+    transfer = schema["paths"]["/transfers"]["post"]
+    assert transfer["requestBody"]["content"]["application/json"]["schema"]
+    assert {"201", "404", "409", "422"} <= set(transfer["responses"])
+    assert schema["components"]["schemas"]["TransferIn"]["examples"]
