@@ -87,6 +87,36 @@ def _with_id(doc: dict[str, Any]) -> dict[str, Any]:
 # -- insert --------------------------------------------------------------
 
 
+def _is_fatal(ctx: Context, exc: CommandError) -> bool:
+    """Whether a statement's error ends the whole command instead of becoming a writeError.
+
+    Write conflicts and time limits always do; inside a transaction every error
+    does except a duplicate key, which MongoDB reports as a writeError (and the
+    dispatcher then aborts the transaction).
+    """
+    if exc.code in (112, 50):
+        return True
+    return ctx.txn.in_transaction and exc.code != 11000
+
+
+async def _insert_new(ctx: Context, coll: Collection, doc: dict[str, Any]) -> None:
+    """Insert a document whose _id must be new, waiting for a transaction holding it."""
+    key = id_key(doc["_id"])
+    while True:
+        try:
+            if ctx.server.store.get(coll, key, ctx.write_set) is not None:
+                raise CommandError(
+                    11000,
+                    f"E11000 duplicate key error collection: {coll.namespace} index: _id_ "
+                    f"dup key: {{ _id: {bson.json_util.dumps(doc['_id'])} }}",
+                    extra={"keyPattern": {"_id": 1}, "keyValue": {"_id": doc["_id"]}},
+                )
+            ctx.write(coll, key, doc, doc["_id"])
+            return
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+
+
 @command("insert")
 async def insert(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
@@ -103,24 +133,10 @@ async def insert(ctx: Context) -> dict[str, Any]:
             if not isinstance(raw, dict):
                 raise CommandError(14, "documents to insert must be objects")
             _check_document(raw)
-            doc = _with_id(raw)
-            key = id_key(doc["_id"])
-            while True:
-                try:
-                    if ctx.server.store.get(coll, key, ctx.write_set) is not None:
-                        raise CommandError(
-                            11000,
-                            f"E11000 duplicate key error collection: {coll.namespace} index: _id_ "
-                            f"dup key: {{ _id: {bson.json_util.dumps(doc['_id'])} }}",
-                            extra={"keyPattern": {"_id": 1}, "keyValue": {"_id": doc["_id"]}},
-                        )
-                    ctx.write(coll, key, doc, doc["_id"])
-                    break
-                except LockWait as wait:
-                    await ctx.wait_for(wait)
+            await _insert_new(ctx, coll, _with_id(raw))
             n += 1
         except CommandError as exc:
-            if exc.code == 112 or (ctx.txn.in_transaction and exc.code != 11000):
+            if _is_fatal(ctx, exc):
                 raise
             errors.append(exc.to_write_error(index))
             if ordered:
@@ -324,21 +340,10 @@ async def _update_one_statement(
             await ctx.wait_for(wait)
     if n or not upsert:
         return n, modified, None, last_old, last_new
-    while True:
-        doc = _upsert_document(filter, update, array_filters)
-        _check_document(doc)
-        key = id_key(doc["_id"])
-        try:
-            if ctx.server.store.get(coll, key, ctx.write_set) is not None:
-                raise CommandError(
-                    11000,
-                    f"E11000 duplicate key error collection: {coll.namespace} index: _id_ dup key: "
-                    f"{{ _id: {bson.json_util.dumps(doc['_id'])} }}",
-                )
-            ctx.write(coll, key, doc, doc["_id"])
-            return 1, 0, doc["_id"], None, doc
-        except LockWait as wait:
-            await ctx.wait_for(wait)
+    doc = _upsert_document(filter, update, array_filters)
+    _check_document(doc)
+    await _insert_new(ctx, coll, doc)
+    return 1, 0, doc["_id"], None, doc
 
 
 @command("update")
@@ -363,7 +368,7 @@ async def update(ctx: Context) -> dict[str, Any]:
             if s_up is not None:
                 upserted.append({"index": index, "_id": s_up})
         except CommandError as exc:
-            if exc.code == 112 or exc.code == 50 or (ctx.txn.in_transaction and exc.code != 11000):
+            if _is_fatal(ctx, exc):
                 raise
             errors.append(exc.to_write_error(index))
             if ordered:
@@ -419,7 +424,7 @@ async def delete(ctx: Context) -> dict[str, Any]:
                 raise CommandError(14, "delete statements must be objects")
             n += await _delete_statement(ctx, coll, spec)
         except CommandError as exc:
-            if exc.code in (112, 50) or ctx.txn.in_transaction:
+            if _is_fatal(ctx, exc):
                 raise
             errors.append(exc.to_write_error(index))
             if ordered:
