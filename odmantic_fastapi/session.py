@@ -64,6 +64,43 @@ class _Rollback:
         self._callbacks.clear()
 
 
+class _TransactionCore:
+    """What async and sync transactions share: their options, state and rollback hooks."""
+
+    state: TransactionState
+    options: TransactionOptions
+    _rollback: _Rollback
+
+    def _setup(self, engine: Any, **options: Any) -> None:
+        self.options = TransactionOptions(**options).merged_over(engine.transaction_options)
+        self.state = TransactionState.NEW
+        self._rollback = _Rollback()
+
+    @property
+    def is_started(self) -> bool:
+        """True while the transaction is open (started, not yet committed or aborted)."""
+        return self.state is TransactionState.ACTIVE
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` if this transaction aborts (used to re-mark saved instances)."""
+        self._rollback.add(callback)
+
+    def _check_startable(self) -> None:
+        if self.state is TransactionState.ACTIVE:
+            raise RuntimeError("Transaction already started")
+        if self.state is not TransactionState.NEW:
+            raise RuntimeError(f"Transaction already {self.state.value}; create a new one")
+
+    def _require_active(self, action: str) -> None:
+        if self.state is TransactionState.NEW:
+            raise RuntimeError("Transaction not started")
+        if self.state is not TransactionState.ACTIVE:
+            raise RuntimeError(f"cannot {action}: transaction already {self.state.value}")
+
+    def transaction(self, **_: Any) -> Any:
+        raise RuntimeError("cannot start a transaction inside another transaction")
+
+
 # -- async ---------------------------------------------------------------
 
 
@@ -169,7 +206,7 @@ class AIOSession:
         return await self.engine.remove(model, *queries, just_one=just_one, session=self)
 
 
-class AIOTransaction(AIOSession):
+class AIOTransaction(_TransactionCore, AIOSession):
     """An async multi-document transaction: commits on normal exit, aborts on exception.
 
     Created by ``engine.transaction()`` (with a session of its own, ended with
@@ -201,35 +238,22 @@ class AIOTransaction(AIOSession):
             engine = context
             self._owner = AIOSession(engine)
         super().__init__(engine)
-        self.options = TransactionOptions(
+        self._setup(
+            engine,
             read_concern=read_concern,
             write_concern=write_concern,
             read_preference=read_preference,
             max_commit_time_ms=max_commit_time_ms,
-        ).merged_over(engine.transaction_options)
-        self.state = TransactionState.NEW
-        self._rollback = _Rollback()
-
-    @property
-    def is_started(self) -> bool:
-        """True while the transaction is open (started, not yet committed or aborted)."""
-        return self.state is TransactionState.ACTIVE
+        )
 
     def get_driver_session(self) -> Any:
         if self.state is TransactionState.NEW:
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
 
-    def on_abort(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` if this transaction aborts (used to re-mark saved instances)."""
-        self._rollback.add(callback)
-
     async def start(self) -> None:
         """Start the transaction (and its own session, when created from the engine)."""
-        if self.state is TransactionState.ACTIVE:
-            raise RuntimeError("Transaction already started")
-        if self.state is not TransactionState.NEW:
-            raise RuntimeError(f"Transaction already {self.state.value}; create a new one")
+        self._check_startable()
         if not self._session_provided:
             await self._owner.start()
         try:
@@ -276,12 +300,6 @@ class AIOTransaction(AIOSession):
         else:
             await self._end_own_session()
 
-    def _require_active(self, action: str) -> None:
-        if self.state is TransactionState.NEW:
-            raise RuntimeError("Transaction not started")
-        if self.state is not TransactionState.ACTIVE:
-            raise RuntimeError(f"cannot {action}: transaction already {self.state.value}")
-
     async def _end_own_session(self) -> None:
         self.session = None
         if not self._session_provided and self._owner.is_started:
@@ -305,9 +323,6 @@ class AIOTransaction(AIOSession):
                     await self.abort()
         finally:
             await self._end_own_session()
-
-    def transaction(self, **_: Any) -> "AIOTransaction":
-        raise RuntimeError("cannot start a transaction inside another transaction")
 
 
 # -- sync ----------------------------------------------------------------
@@ -400,7 +415,7 @@ class SyncSession:
         return self.engine.remove(model, *queries, just_one=just_one, session=self)
 
 
-class SyncTransaction(SyncSession):
+class SyncTransaction(_TransactionCore, SyncSession):
     """A synchronous multi-document transaction: commits on normal exit, aborts on exception."""
 
     def __init__(
@@ -424,32 +439,21 @@ class SyncTransaction(SyncSession):
             engine = context
             self._owner = SyncSession(engine)
         super().__init__(engine)
-        self.options = TransactionOptions(
+        self._setup(
+            engine,
             read_concern=read_concern,
             write_concern=write_concern,
             read_preference=read_preference,
             max_commit_time_ms=max_commit_time_ms,
-        ).merged_over(engine.transaction_options)
-        self.state = TransactionState.NEW
-        self._rollback = _Rollback()
-
-    @property
-    def is_started(self) -> bool:
-        return self.state is TransactionState.ACTIVE
+        )
 
     def get_driver_session(self) -> ClientSession:
         if self.state is TransactionState.NEW:
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
 
-    def on_abort(self, callback: Callable[[], None]) -> None:
-        self._rollback.add(callback)
-
     def start(self) -> None:
-        if self.state is TransactionState.ACTIVE:
-            raise RuntimeError("Transaction already started")
-        if self.state is not TransactionState.NEW:
-            raise RuntimeError(f"Transaction already {self.state.value}; create a new one")
+        self._check_startable()
         if not self._session_provided:
             self._owner.start()
         try:
@@ -492,12 +496,6 @@ class SyncTransaction(SyncSession):
         else:
             self._end_own_session()
 
-    def _require_active(self, action: str) -> None:
-        if self.state is TransactionState.NEW:
-            raise RuntimeError("Transaction not started")
-        if self.state is not TransactionState.ACTIVE:
-            raise RuntimeError(f"cannot {action}: transaction already {self.state.value}")
-
     def _end_own_session(self) -> None:
         self.session = None
         if not self._session_provided and self._owner.is_started:
@@ -521,6 +519,3 @@ class SyncTransaction(SyncSession):
                     self.abort()
         finally:
             self._end_own_session()
-
-    def transaction(self, **_: Any) -> "SyncTransaction":
-        raise RuntimeError("cannot start a transaction inside another transaction")
