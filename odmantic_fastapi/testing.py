@@ -13,16 +13,20 @@ Async clients belong to one event loop, so make them per test (or pair a
 session-scoped client with a session-scoped event loop).
 """
 
+import contextlib
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
 from .embedded import EmbeddedServer
 
-__all__ = ["mongodb_client", "mongodb_database_name", "mongodb_url"]
+__all__ = ["mongodb_client", "mongodb_database_name", "mongodb_url", "serve_with_uvicorn"]
 
 MONGODB_URL_ENV = "MONGODB_URL"
 
@@ -56,3 +60,32 @@ def mongodb_database_name(mongodb_client: MongoClient[dict[str, object]]) -> Ite
         yield name
     finally:
         mongodb_client.drop_database(name)
+
+
+@contextlib.contextmanager
+def serve_with_uvicorn(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]:
+    """Run an ASGI app with a real uvicorn server on 127.0.0.1 (a free port) in a thread.
+
+    Yields the base URL; the server shuts down (lifespan included) on exit.
+    """
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    waited = threading.Event()
+    elapsed = 0.0
+    while not server.started:
+        if not thread.is_alive() or elapsed > startup_timeout:
+            server.should_exit = True
+            raise RuntimeError("uvicorn did not start")
+        waited.wait(0.05)
+        elapsed += 0.05
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(startup_timeout)

@@ -1,14 +1,11 @@
 """Retries of safe routes, background tasks, streaming, OpenAPI, and a real uvicorn server."""
 
 import asyncio
-import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import BackgroundTasks, FastAPI
 from fastapi.responses import StreamingResponse
 from pymongo import MongoClient
@@ -16,6 +13,7 @@ from pymongo import MongoClient
 from odmantic_fastapi import Model
 from odmantic_fastapi.dependencies import RetryingTransactionDep, TransactionDep, install
 from odmantic_fastapi.settings import MongoSettings
+from odmantic_fastapi.testing import serve_with_uvicorn
 
 
 class Counter(Model):
@@ -145,23 +143,8 @@ def test_openapi_renders_odm_models_with_string_object_ids(settings: MongoSettin
 @pytest.fixture
 def uvicorn_url(settings: MongoSettings) -> Iterator[str]:
     """The counter app behind a real uvicorn server on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(counter_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        threading.Event().wait(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_with_uvicorn(counter_app(settings)) as url:
+        yield url
 
 
 def test_over_real_http_a_2xx_means_the_data_is_readable_at_once(
