@@ -1,57 +1,11 @@
-"""The demo as users run it: a real ``python -m demo_app`` process over HTTP, on the session's server."""
+"""The demo as users run it: a real ``python -m demo_app`` process over HTTP (see conftest)."""
 
 import asyncio
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-
-
-@pytest.fixture
-def demo_url(mongodb_url: str, mongodb_database_name: str) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "MONGODB_URL": mongodb_url,
-        "MONGODB_DATABASE": mongodb_database_name,
-        "DEMO_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "demo_app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"demo did not start: {process.stderr.read() if process.stderr else ''}"
-                )
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(15)
-        if process.stderr:
-            process.stderr.close()
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The demo API end to end, in-process with its lifespan, on the session's server."""
+"""The demo API end to end: in-process with its lifespan, and over HTTP to a real process."""
 
 import asyncio
 import random
@@ -11,10 +11,18 @@ from asgi_lifespan import LifespanManager
 
 from demo_app import create_app
 from odmantic_fastapi.settings import MongoSettings
+from tests.demo.conftest import running_demo
 
 
-@pytest.fixture
-async def api(mongodb_url: str, mongodb_database_name: str) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(params=["in-process", "uvicorn-process"])
+async def api(
+    request: pytest.FixtureRequest, mongodb_url: str, mongodb_database_name: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    if request.param == "uvicorn-process":
+        with running_demo(mongodb_url, mongodb_database_name) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                yield client
+        return
     app = create_app(MongoSettings(url=mongodb_url, database=mongodb_database_name))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

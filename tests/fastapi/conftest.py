@@ -1,5 +1,6 @@
 """FastAPI apps defined inline in tests, run with their lifespan against the session's server."""
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from odmantic_fastapi.settings import MongoSettings
+from odmantic_fastapi.testing import serve_with_uvicorn
 
 
 @pytest.fixture
@@ -17,19 +19,25 @@ def settings(mongodb_url: str, mongodb_database_name: str) -> MongoSettings:
     return MongoSettings(url=mongodb_url, database=mongodb_database_name)
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[FastAPI], Any]]:
-    """Start an app's lifespan and give an httpx client talking to it in-process."""
+@pytest.fixture(params=["in-process", "uvicorn"])
+async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[FastAPI], Any]]:
+    """Start an app and give an httpx client for it: in-process with its lifespan, or
+    over real HTTP to a uvicorn server on 127.0.0.1."""
     managers: list[LifespanManager] = []
     clients: list[httpx.AsyncClient] = []
+    servers = contextlib.ExitStack()
 
     async def start(app: FastAPI) -> httpx.AsyncClient:
-        manager = LifespanManager(app)
-        await manager.__aenter__()
-        managers.append(manager)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
-        )
+        if request.param == "uvicorn":
+            url = servers.enter_context(serve_with_uvicorn(app))
+            client = httpx.AsyncClient(base_url=url, timeout=30)
+        else:
+            manager = LifespanManager(app)
+            await manager.__aenter__()
+            managers.append(manager)
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+            )
         clients.append(client)
         return client
 
@@ -38,6 +46,7 @@ async def serve() -> AsyncIterator[Callable[[FastAPI], Any]]:
         await client.aclose()
     for manager in reversed(managers):
         await manager.__aexit__(None, None, None)
+    servers.close()
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from odmantic_fastapi.dependencies import (
 from odmantic_fastapi.session import AIOTransaction
 from odmantic_fastapi.settings import MongoSettings
 
+# Each test's app serves in-process and over a real uvicorn server (see conftest).
+
 
 class Note(Model):
     text: str
@@ -99,6 +101,11 @@ def make_app(settings: MongoSettings) -> FastAPI:
         await asyncio.sleep(0.2)
         seen = await tx.engine.count(Note, session=tx)
         return {"seen": seen}
+
+    @app.post("/second-transaction")
+    async def second_transaction(engine: EngineDep, tx: TransactionDep) -> None:
+        async with engine.transaction():
+            pass
 
     @app.get("/no-transaction")
     async def no_transaction(engine: EngineDep) -> dict[str, int]:
@@ -229,3 +236,53 @@ async def test_get_transaction_without_install_fails_loudly() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         with pytest.raises(RuntimeError, match=r"odmantic_fastapi\.install"):
             await client.get("/")
+
+
+async def test_engine_transaction_inside_a_request_transaction_is_refused(
+    settings: MongoSettings,
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    async with LifespanManager(make_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            with pytest.raises(RuntimeError, match="already has a transaction"):
+                await client.post("/second-transaction")
+
+
+async def test_an_unreachable_database_at_commit_answers_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from odmantic_fastapi import lifespan
+    from odmantic_fastapi.embedded import EmbeddedServer
+
+    # The commit is retried while its outcome is unknown; keep that window short here.
+    monkeypatch.setattr(lifespan, "COMMIT_RETRY_SECONDS", 1.0)
+    server = EmbeddedServer()
+    url = server.start()
+    app = FastAPI()
+    install(
+        app,
+        models=[Note],
+        settings=MongoSettings(url=url, database="unreachable", server_selection_timeout_ms=300),
+    )
+
+    @app.post("/write-then-lose-the-database")
+    async def write(tx: TransactionDep) -> dict[str, str]:
+        await tx.save(Note(text="lost"))
+        await asyncio.to_thread(server.stop)
+        return {"status": "claims success"}
+
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/write-then-lose-the-database")
+        # Bring the database back so the app's client shuts down cleanly.
+        revived = EmbeddedServer(port=port)
+        await asyncio.to_thread(revived.start)
+    await asyncio.to_thread(revived.stop)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
