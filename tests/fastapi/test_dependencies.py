@@ -64,6 +64,14 @@ def make_app(settings: MongoSettings) -> FastAPI:
         await write("dependency", tx)
         raise HTTPException(status_code=403, detail="forbidden")
 
+    async def writes_then_crashes(tx: TransactionDep) -> None:
+        await write("dependency-crash", tx)
+        raise RuntimeError("dependency boom")
+
+    @app.post("/dependency-crashes")
+    async def dependency_crashes(_: Annotated[None, Depends(writes_then_crashes)]) -> None:
+        return None
+
     @app.post("/dependency-fails")
     async def dependency_fails(_: Annotated[None, Depends(writes_then_fails)]) -> None:
         return None
@@ -157,8 +165,10 @@ async def test_transaction_aborts_when_the_route_raises(
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.post("/crash")
+            crashed_dependency = await client.post("/dependency-crashes")
     assert response.status_code == 500
-    assert "boom" not in response.text
+    assert crashed_dependency.status_code == 500
+    assert "boom" not in response.text + crashed_dependency.text
     assert await texts(reader) == []
 
 
