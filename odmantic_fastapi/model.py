@@ -37,10 +37,11 @@ import bson
 import pydantic
 import pymongo
 from pydantic import BaseModel, ValidationError
-from pydantic._internal._model_construction import ModelMetaclass as _PydanticMetaclass
 from pydantic.fields import FieldInfo
-from pydantic_core import InitErrorDetails, PydanticUndefined, SchemaValidator
+from pydantic_core import InitErrorDetails, PydanticUndefined
 
+from ._compat import PydanticModelMetaclass as _PydanticMetaclass
+from ._compat import own_schema_validator
 from .bson import (
     _BSON_SUBSTITUTED_FIELDS,
     BaseBSONModel,
@@ -739,9 +740,8 @@ class _BaseODMModel(BaseModel):
             raise DocumentParsingError(errors, cls, primary_value)
         validator = cls.__dict__.get("__doc_validator__")
         if validator is None:
-            validator = SchemaValidator(
-                _without_redundant_checks(cls.__pydantic_core_schema__, cls),
-                cls.__pydantic_core_schema__.get("config"),
+            validator = own_schema_validator(
+                cls, _without_redundant_checks(cls.__pydantic_core_schema__, cls)
             )
             type.__setattr__(cls, "__doc_validator__", validator)
         try:
