@@ -29,9 +29,13 @@ class EmbeddedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
+        max_connections: int = 1000,
     ) -> None:
         self.config = ServerConfig(
-            host=host, port=port, data_dir=Path(data_dir) if data_dir is not None else None
+            host=host,
+            port=port,
+            data_dir=Path(data_dir) if data_dir is not None else None,
+            max_connections=max_connections,
         )
         self.server: MongoServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
