@@ -378,15 +378,27 @@ class Index:
             ids.update(self.entries_map.get((term.lower(),), ()))
         return ids
 
-    def expired(self, now: datetime.datetime) -> set[IdKey]:
-        """Ids whose indexed date is older than ``now - expireAfterSeconds``."""
+    def _cutoff(self, now: datetime.datetime) -> int | None:
         seconds = self.spec.expire_after_seconds
-        if seconds is None:
+        return None if seconds is None else datetime_ms(now) - seconds * 1000
+
+    def expired(self, now: datetime.datetime) -> set[IdKey]:
+        """Ids whose indexed date is older than ``now - expireAfterSeconds`` in some kept version."""
+        cutoff = self._cutoff(now)
+        if cutoff is None:
             return set()
-        cutoff = datetime_ms(now) - seconds * 1000
         low: Entry = ((_RANK_DATE,),)
         high: Entry = ((_RANK_DATE, cutoff),)
         return self._collect(low, high, (True, False))
+
+    def is_expired(self, doc: Mapping[str, Any], now: datetime.datetime) -> bool:
+        """Whether this version of a document is past its TTL (its earliest indexed date)."""
+        cutoff = self._cutoff(now)
+        if cutoff is None:
+            return False
+        return any(
+            entry[0][0] == _RANK_DATE and entry[0][1] < cutoff for entry in self.entries(doc)
+        )
 
 
 def plan(

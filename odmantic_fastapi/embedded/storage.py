@@ -477,7 +477,9 @@ class Store:
                     if index.spec.expire_after_seconds is None:
                         continue
                     for key in index.expired(now):
-                        if coll.latest(key) is not None:
+                        # The index also holds older versions: decide on the latest one.
+                        latest = coll.latest(key)
+                        if latest is not None and index.is_expired(latest, now):
                             yield coll, key
 
 

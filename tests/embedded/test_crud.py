@@ -247,3 +247,27 @@ def test_server_status_reports_connections_cursors_and_transactions(db: Database
     assert status["connections"]["current"] >= 1
     assert "open" in status["metrics"]["cursor"]
     assert {"currentOpen", "totalCommitted", "totalAborted"} <= set(status["transactions"])
+
+
+def test_ttl_decides_on_the_latest_version_not_an_older_one(db: Database[Any]) -> None:
+    import time
+
+    admin = db.client.admin
+    previous = admin.command({"setParameter": 1, "ttlMonitorSleepSecs": 1})["was"]
+    try:
+        db.ttl.create_index("at", expireAfterSeconds=1)
+        old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+        db.ttl.insert_one({"_id": "refreshed", "at": old})
+        with db.client.start_session() as pinning:
+            # An open transaction keeps the old version (and its index entry) alive.
+            pinning.start_transaction()
+            db.other.find_one({}, session=pinning)
+            db.ttl.update_one(
+                {"_id": "refreshed"},
+                {"$set": {"at": datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)}},
+            )
+            time.sleep(2.5)
+            assert db.ttl.find_one({"_id": "refreshed"}) is not None
+            pinning.abort_transaction()
+    finally:
+        admin.command({"setParameter": 1, "ttlMonitorSleepSecs": previous})
