@@ -6,6 +6,7 @@ import struct
 from typing import Any
 
 import bson
+import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -69,5 +70,39 @@ def test_random_and_truncated_messages_leave_other_clients_served(
                 assert probe.admin.command("ping")["ok"] == 1.0
         assert db.c.find_one({"_id": "canary"}) == {"_id": "canary"}
         assert probe.admin.command("ping")["ok"] == 1.0
+    finally:
+        probe.close()
+
+
+@pytest.mark.slow
+def test_ten_thousand_hostile_messages_never_stop_service(
+    db: Database[Any], mongodb_url: str
+) -> None:
+    """10,000 random, truncated, oversized or bit-flipped messages, each on its own connection."""
+    address = _address(mongodb_url)
+    rng = random.Random(99)
+    good = _op_msg(
+        b"\x00\x00\x00\x00\x00" + bson.encode({"find": "c", "filter": {}, "$db": db.name})
+    )
+    db.c.insert_one({"_id": "canary"})
+    probe: MongoClient[dict[str, Any]] = MongoClient(mongodb_url)
+    try:
+        for i in range(10_000):
+            kind = i % 4
+            if kind == 0:
+                payload = rng.randbytes(rng.randint(1, 64))
+            elif kind == 1:
+                payload = good[: rng.randrange(1, len(good))]
+            elif kind == 2:
+                payload = _op_msg(b"\x00" * 5, length=rng.choice([17, 48_000_001, 2**31 - 1, -1]))
+            else:
+                flipped = bytearray(good)
+                flipped[rng.randrange(16, len(flipped))] ^= 1 << rng.randrange(8)
+                payload = bytes(flipped)
+            _send(address, payload)
+            if i % 1000 == 0:
+                assert db.c.find_one({"_id": "canary"}) == {"_id": "canary"}
+        assert probe.admin.command("ping")["ok"] == 1.0
+        assert db.c.find_one({"_id": "canary"}) == {"_id": "canary"}
     finally:
         probe.close()
