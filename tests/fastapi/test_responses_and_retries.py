@@ -1,6 +1,7 @@
 """Retries of safe routes, background tasks, streaming, OpenAPI, and a real uvicorn server."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -163,5 +164,43 @@ def test_over_real_http_a_2xx_means_the_data_is_readable_at_once(
                 response = client.post(f"/notes/n{i}")
                 assert response.status_code == 200
                 assert notes.find_one({"text": f"n{i}"}) is not None
+    finally:
+        other.close()
+
+
+def test_a_client_that_disconnects_mid_request_leaves_all_or_nothing(
+    settings: MongoSettings, mongodb_url: str, mongodb_database_name: str
+) -> None:
+    app = FastAPI()
+    install(app, models=[Note], settings=settings)
+
+    @app.post("/pair/{name}")
+    async def pair(name: str, tx: TransactionDep) -> dict[str, str]:
+        await tx.save(Note(text=f"{name}-first"))
+        await asyncio.sleep(0.5)  # the client gives up here
+        await tx.save(Note(text=f"{name}-second"))
+        return {"status": "saved"}
+
+    other: Any = MongoClient(mongodb_url)
+    notes = other[mongodb_database_name].note
+    try:
+        with serve_with_uvicorn(app) as url:
+            for i in range(5):
+                with (
+                    pytest.raises(httpx.ReadTimeout),
+                    httpx.Client(base_url=url, timeout=0.1) as client,
+                ):
+                    client.post(f"/pair/p{i}")
+            # Keep the server up until the abandoned requests have finished.
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                status = other.admin.command("serverStatus")["transactions"]
+                if status["currentOpen"] == 0:
+                    break
+                time.sleep(0.1)
+            assert other.admin.command("serverStatus")["transactions"]["currentOpen"] == 0
+        for i in range(5):
+            texts = {d["text"] for d in notes.find({"text": {"$regex": f"^p{i}-"}})}
+            assert texts in (set(), {f"p{i}-first", f"p{i}-second"})
     finally:
         other.close()
