@@ -53,15 +53,6 @@ def _get_bson_serializer(type_: type[Any]) -> Callable[[Any], Any] | None:
     return serializer if callable(serializer) else None
 
 
-def _string_schema(examples: list[str]) -> Callable[[GetJsonSchemaHandler], JsonSchemaValue]:
-    def build(handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema = handler(core_schema.str_schema())
-        schema.update(examples=examples)
-        return schema
-
-    return build
-
-
 class ObjectId(bson.ObjectId):
     """A MongoDB ObjectId; accepts an ObjectId, its 24-hex-digit string or 12 bytes."""
 
@@ -187,42 +178,6 @@ class Binary(bson.binary.Binary):
         return handler(core_schema.str_schema())
 
 
-class Regex(bson.regex.Regex[str]):
-    """A BSON regular expression; accepts a pattern string, a compiled pattern or a Regex."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
-    ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> bson.regex.Regex[Any]:
-            if isinstance(value, bson.regex.Regex):
-                return value
-            if isinstance(value, Pattern):
-                return bson.regex.Regex.from_native(value)
-            if isinstance(value, str):
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise ValueError(f"Invalid regular expression: {exc}") from None
-                return bson.regex.Regex(value)
-            raise ValueError("Regex expects a pattern string")
-
-        return core_schema.no_info_plain_validator_function(
-            validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda r: r.pattern, when_used="json"
-            ),
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        schema = handler(core_schema.str_schema())
-        schema["format"] = "regex"
-        return schema
-
-
 def validate_pattern_from_str(value: str) -> Pattern[str]:
     try:
         return re.compile(value)
@@ -238,6 +193,43 @@ def validate_pattern_from_regex(value: bson.regex.Regex[Any]) -> Pattern[Any]:
     return value.try_compile()
 
 
+def _regex_json_schema(handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    schema = handler(core_schema.str_schema())
+    schema["format"] = "regex"
+    return schema
+
+
+class Regex(bson.regex.Regex[str]):
+    """A BSON regular expression; accepts a pattern string, a compiled pattern or a Regex."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
+    ) -> core_schema.CoreSchema:
+        def validate(value: Any) -> bson.regex.Regex[Any]:
+            if isinstance(value, bson.regex.Regex):
+                return value
+            if isinstance(value, Pattern):
+                return validate_regex_from_pattern(value)
+            if isinstance(value, str):
+                validate_pattern_from_str(value)
+                return bson.regex.Regex(value)
+            raise ValueError("Regex expects a pattern string")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda r: r.pattern, when_used="json"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return _regex_json_schema(handler)
+
+
 class _PatternAnnotation:
     """``re.Pattern`` fields: stored as BSON regex, a pattern string in JSON."""
 
@@ -249,12 +241,9 @@ class _PatternAnnotation:
             if isinstance(value, Pattern):
                 return value
             if isinstance(value, bson.regex.Regex):
-                return value.try_compile()
+                return validate_pattern_from_regex(value)
             if isinstance(value, str):
-                try:
-                    return re.compile(value)
-                except re.error as exc:
-                    raise ValueError(f"Invalid regular expression: {exc}") from None
+                return validate_pattern_from_str(value)
             raise ValueError("Pattern expects a regular expression")
 
         return core_schema.no_info_plain_validator_function(
@@ -268,9 +257,7 @@ class _PatternAnnotation:
     def __get_pydantic_json_schema__(
         cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        schema = handler(core_schema.str_schema())
-        schema["format"] = "regex"
-        return schema
+        return _regex_json_schema(handler)
 
 
 _Pattern = Annotated[Pattern, _PatternAnnotation]
