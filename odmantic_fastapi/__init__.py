@@ -16,11 +16,12 @@ from .exceptions import (
     DocumentParsingError,
     DuplicateKeyError,
     ODMError,
+    RevisionConflictError,
 )
 from .field import Field
 from .index import Index
 from .model import EmbeddedModel, Model
-from .reference import Reference
+from .reference import LazyReference, Reference
 from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
 
 if TYPE_CHECKING:
@@ -48,11 +49,13 @@ __all__ = [
     "EngineDep",
     "Field",
     "Index",
+    "LazyReference",
     "Model",
     "ODMError",
     "ObjectId",
     "Reference",
     "RetryingTransactionDep",
+    "RevisionConflictError",
     "SessionDep",
     "SyncEngine",
     "SyncSession",
@@ -71,6 +74,7 @@ _FASTAPI_NAMES = frozenset(
     {
         "EngineDep",
         "RetryingTransactionDep",
+        "RevisionConflictError",
         "SessionDep",
         "TransactionDep",
         "get_engine",

@@ -19,6 +19,20 @@ class ODMConfigDict(ConfigDict, total=False):
     """Fill fields with a default factory when the stored document lacks them."""
     indexes: "Callable[[], Iterable[Index | pymongo.IndexModel]] | None"
     """Extra indexes of the model."""
+    revision_field: str | None
+    """An ``int`` field counting saves; a save or delete of an older revision is refused.
+
+    Beyond ODMantic: optimistic concurrency, so read-modify-write is safe
+    outside transactions too (see :class:`RevisionConflictError`).
+    """
+    discriminator_key: str | None
+    """Makes this model the root of a hierarchy sharing its collection.
+
+    Beyond ODMantic: each document stores its class's ``discriminator_value``
+    under this key, and finds return instances of the right subclass.
+    """
+    discriminator_value: str | None
+    """The value stored for this class in a hierarchy (the class name by default)."""
 
 
 PYDANTIC_ALLOWED_CONFIG_OPTIONS = frozenset(
@@ -39,7 +53,16 @@ PYDANTIC_ALLOWED_CONFIG_OPTIONS = frozenset(
         "protected_namespaces",
     }
 )
-ODM_CONFIG_OPTIONS = frozenset({"collection", "parse_doc_with_default_factories", "indexes"})
+ODM_CONFIG_OPTIONS = frozenset(
+    {
+        "collection",
+        "parse_doc_with_default_factories",
+        "indexes",
+        "revision_field",
+        "discriminator_key",
+        "discriminator_value",
+    }
+)
 ENFORCED_PYDANTIC_CONFIG = ConfigDict(validate_default=True, validate_assignment=True)
 
 
@@ -55,6 +78,9 @@ def validate_config(config: ODMConfigDict | dict[str, Any], cls_name: str) -> di
         "collection": None,
         "parse_doc_with_default_factories": False,
         "indexes": None,
+        "revision_field": None,
+        "discriminator_key": None,
+        "discriminator_value": None,
     }
     for key, value in config.items():
         if key in ENFORCED_PYDANTIC_CONFIG:

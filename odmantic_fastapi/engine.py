@@ -12,21 +12,28 @@ import contextvars
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
-from typing import Any, Generic, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast, overload
 
 import pymongo
 import pymongo.errors
+from pydantic import BaseModel
 from pymongo import IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from ._driver import TransactionOptions, driver_client_of, unwrap_client
-from .exceptions import DocumentNotFoundError, DuplicateKeyError
+from .bulk import SaveBatch, plan_saves
+from .exceptions import DocumentNotFoundError, RevisionConflictError
+from .field import ODMReference
 from .index import ODMBaseIndex
 from .model import Model
-from .query import QueryExpression, SortExpression, and_
+from .projection import Parser, output_parser, projection_plan
+from .query import QueryExpression, SortExpression, _to_bson, and_
+from .reference import LazyReference
 from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
+from .update import update_document
 
 __all__ = [
     "AIOCursor",
@@ -39,7 +46,10 @@ __all__ = [
 ]
 
 ModelType = TypeVar("ModelType", bound=Model)
+OutputType = TypeVar("OutputType", bound=BaseModel)
 T = TypeVar("T")
+R = TypeVar("R")
+Query = QueryExpression | dict[str, Any] | bool
 
 AIOSessionType = Any  # AIOSession | AIOTransaction | a driver async session | None
 SyncSessionType = SyncSession | SyncTransaction | ClientSession | None
@@ -103,9 +113,25 @@ class _QueryBuilding:
         """$lookup stages that fetch ``model``'s references, nested ones included."""
         pipeline: list[dict[str, Any]] = []
         for name in model.__references__:
-            reference = model.__odm_fields__[name]
-            target = cast(type[Model], reference.model)  # type: ignore[attr-defined]
+            reference = cast(ODMReference, model.__odm_fields__[name])
+            target = cast(type[Model], reference.model)
             key = reference.key_name
+            if reference.keeps_keys:
+                keys = {"$cond": [{"$isArray": "$$keys"}, "$$keys", ["$$keys"]]}
+                pipeline.append(
+                    {
+                        "$lookup": {
+                            "from": target.__collection__,
+                            "let": {"keys": {"$ifNull": [f"${key}", []]}},
+                            "pipeline": [
+                                {"$match": {"$expr": {"$in": ["$_id", keys]}}},
+                                *_QueryBuilding._reference_pipeline(target, f"{prefix}{name}."),
+                            ],
+                            "as": reference.lookup_key,
+                        }
+                    }
+                )
+                continue
             pipeline.append(
                 {
                     "$lookup": {
@@ -122,15 +148,34 @@ class _QueryBuilding:
             pipeline.append({"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}})
         return pipeline
 
-    def _find_arguments(
+    @staticmethod
+    def _class_filter(model: type[Model]) -> dict[str, Any] | None:
+        """The filter selecting a subclass's documents in a hierarchy's collection."""
+        root = model.__polymorphic_root__
+        if root is None or root is model or model.__discriminator__ is None:
+            return None
+        values = [value for value, cls in root.__hierarchy__.items() if issubclass(cls, model)]
+        key = model.__discriminator__[0]
+        return {key: values[0]} if len(values) == 1 else {key: {"$in": values}}
+
+    def _filter(self, model: type[Model], *queries: Query) -> QueryExpression:
+        """The queries combined, restricted to ``model``'s class in a hierarchy."""
+        query = self._build_query(*queries)
+        class_filter = self._class_filter(model)
+        if class_filter is None:
+            return query
+        return QueryExpression(class_filter) if not query else and_(class_filter, query)
+
+    def _find_plan(
         self,
         model: type[Model],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         sort: Any = None,
         skip: int = 0,
         limit: int | None = None,
-    ) -> tuple[QueryExpression, SortExpression | None, list[dict[str, Any]]]:
-        """Validated filter and sort, plus the aggregation pipeline when references need it."""
+        projection: Any = None,
+    ) -> "_FindPlan":
+        """The find command or aggregation pipeline a find sends, and how results are parsed."""
         if not _is_model_class(model):
             raise TypeError("Can only call find with a Model class")
         sort_expression = self._validate_sort_argument(sort)
@@ -138,19 +183,77 @@ class _QueryBuilding:
             raise ValueError("limit has to be a strict positive value or None")
         if skip < 0:
             raise ValueError("skip has to be a positive integer")
-        query = self._build_query(*queries)
-        references = self._reference_pipeline(model)
-        if not references:
-            return query, sort_expression, []
-        pipeline: list[dict[str, Any]] = [{"$match": query}]
-        if sort_expression is not None:
-            pipeline.append({"$sort": sort_expression})
-        if skip:
-            pipeline.append({"$skip": skip})
-        if limit:
-            pipeline.append({"$limit": limit})
-        pipeline.extend(references)
-        return query, sort_expression, pipeline
+        query = self._filter(model, *queries)
+        spec: dict[str, Any] | None = None
+        parse: Parser = model.model_validate_doc
+        fetching: type[Model] | None = model
+        if projection is not None:
+            spec, parse, fetching = projection_plan(model, projection)
+        references = self._reference_pipeline(fetching) if fetching is not None else []
+        plan = _FindPlan(query, sort_expression, skip, limit, spec, None, parse)
+        if references:
+            pipeline: list[dict[str, Any]] = [{"$match": query}]
+            if sort_expression is not None:
+                pipeline.append({"$sort": sort_expression})
+            if skip:
+                pipeline.append({"$skip": skip})
+            if limit:
+                pipeline.append({"$limit": limit})
+            if spec is not None:
+                pipeline.append({"$project": spec})
+            pipeline.extend(references)
+            plan.pipeline = pipeline
+        return plan
+
+    def _aggregate_plan(
+        self, model: type[Model], pipeline: Sequence[Any], output: type[BaseModel] | None
+    ) -> tuple[list[dict[str, Any]], Parser]:
+        """The stages sent for ``aggregate``: query expressions become $match stages."""
+        if not _is_model_class(model):
+            raise TypeError("Can only call aggregate with a Model class")
+        stages: list[dict[str, Any]] = []
+        class_filter = self._class_filter(model)
+        if class_filter is not None:
+            stages.append({"$match": class_filter})
+        for stage in pipeline:
+            if isinstance(stage, QueryExpression):
+                stages.append({"$match": dict(stage)})
+            elif isinstance(stage, dict):
+                stages.append(stage)
+            else:
+                raise TypeError(
+                    f"a pipeline holds stage documents or query expressions, not {stage!r}"
+                )
+        return stages, output_parser(output)
+
+    def _update_plan(
+        self, model: type[Model], queries: Sequence[Query], updates: Sequence[Any]
+    ) -> tuple[QueryExpression, dict[str, Any]]:
+        """The filter and update document of ``update``; it counts a revision up, too."""
+        if not _is_model_class(model):
+            raise TypeError("Can only call update with a Model class")
+        document = update_document(updates)
+        revision = model.__revision_field__
+        if revision is not None:
+            key = model.__odm_fields__[revision].key_name
+            if any(key in fields for fields in document.values()):
+                raise ValueError(f"the revision field {revision!r} is counted by the engine")
+            document = document & {"$inc": {key: 1}}
+        discriminator = model.__discriminator__
+        if discriminator is not None and any(
+            discriminator[0] in fields for fields in document.values()
+        ):
+            raise ValueError(f"an update cannot change the class key {discriminator[0]!r}")
+        return self._filter(model, *queries), dict(document)
+
+    @staticmethod
+    def _fetch_plan(
+        references: Sequence[LazyReference[ModelType]],
+    ) -> tuple[type[Model], list[Any]]:
+        models = {reference.model for reference in references}
+        if len(models) != 1:
+            raise ValueError("fetch_all takes references to one model")
+        return models.pop(), [_to_bson(reference.id) for reference in references]
 
     @staticmethod
     def _pymongo_indexes(model: type[Model]) -> list[IndexModel]:
@@ -160,26 +263,67 @@ class _QueryBuilding:
         return indexes
 
 
+@dataclass
+class _FindPlan:
+    query: QueryExpression
+    sort: SortExpression | None
+    skip: int
+    limit: int | None
+    projection: dict[str, Any] | None
+    pipeline: list[dict[str, Any]] | None
+    parse: Parser
+
+    def send(self, collection: Any, session: Any) -> Any:
+        """The driver cursor (or, on motor, a coroutine of one) for this find."""
+        if self.pipeline is not None:
+            return collection.aggregate(self.pipeline, session=session)
+        return collection.find(
+            self.query,
+            self.projection,
+            sort=list(self.sort.items()) if self.sort else None,
+            skip=self.skip,
+            limit=self.limit or 0,
+            session=session,
+        )
+
+
+def _fetched_in_order(
+    references: Sequence[LazyReference[ModelType]], found: Sequence[ModelType]
+) -> list[ModelType]:
+    """The fetched instances in the references' order; each reference keeps its instance."""
+    by_key: dict[Any, ModelType] = {}
+    for instance in found:
+        by_key[_to_bson(getattr(instance, instance.__primary_field__))] = instance
+    ordered: list[ModelType] = []
+    for reference in references:
+        match = by_key.get(_to_bson(reference.id))
+        if match is not None:
+            reference._fetched(match)
+            ordered.append(match)
+    return ordered
+
+
+def _delete_filter(instance: Model) -> dict[str, Any]:
+    """The primary key, and for revisioned models the revision the instance was read at."""
+    cls = type(instance)
+    target = {"_id": instance.model_dump_doc(include={cls.__primary_field__})["_id"]}
+    revision = cls.__revision_field__
+    if revision is not None:
+        current = int(getattr(instance, revision))
+        key = cls.__odm_fields__[revision].key_name
+        target[key] = current if current else {"$in": [0, None]}
+    return target
+
+
+def _revision_read(instance: Model) -> int:
+    revision = type(instance).__revision_field__
+    return int(getattr(instance, revision)) if revision is not None else 0
+
+
 def _check_database_name(database: str) -> None:
     forbidden = _FORBIDDEN_DATABASE_CHARACTERS & set(database)
     if forbidden:
         raise ValueError(f"database name cannot contain: {' '.join(sorted(forbidden))}")
-
-
-def _save_plan(instance: Model) -> tuple[dict[str, Any], dict[str, Any], set[str]] | None:
-    """The filter and $set document that persist an instance's changes, or None if unchanged."""
-    fields = set(instance.__fields_modified__) | set(instance.__mutable_fields__)
-    if not fields:
-        return None
-    doc = instance.model_dump_doc(include=fields)
-    key = instance.model_dump_doc(include={instance.__primary_field__})
-    return key, doc, fields
-
-
-def _mark_saved(instance: Model, fields: set[str], txn: Any) -> None:
-    object.__setattr__(instance, "__fields_modified__", set())
-    if isinstance(txn, AIOTransaction | SyncTransaction):
-        txn.on_abort(lambda: instance.__fields_modified__.update(fields))
 
 
 def _transient(exc: BaseException) -> bool:
@@ -203,32 +347,35 @@ def _backoff(attempt: int) -> float:
 # -- async ---------------------------------------------------------------
 
 
-class AIOCursor(Generic[ModelType]):
-    """Results of :meth:`AIOEngine.find`: ``await`` it for a list, or ``async for`` over it."""
+class AIOCursor(Generic[R]):
+    """Results of :meth:`AIOEngine.find`: ``await`` it for a list, or ``async for`` over it.
 
-    def __init__(self, model: type[ModelType], cursor: Any) -> None:
+    Each document becomes a ``model`` instance, or whatever ``parse`` makes of
+    it (projections and aggregations).
+    """
+
+    def __init__(self, model: type[Any], cursor: Any, parse: Parser | None = None) -> None:
         self._model = model
         self._cursor = cursor
-        self._results: list[ModelType] | None = None
+        self._parse: Callable[[dict[str, Any]], R] = parse or model.model_validate_doc
+        self._results: list[R] | None = None
 
-    def _parse(self, raw: dict[str, Any]) -> ModelType:
-        return self._model.model_validate_doc(raw)
-
-    def __await__(self) -> Generator[None, None, list[ModelType]]:
+    def __await__(self) -> Generator[None, None, list[R]]:
         return self._all().__await__()
 
-    async def _all(self) -> list[ModelType]:
+    async def _all(self) -> list[R]:
         if self._results is None:
             raw = await self._cursor.to_list(length=None)
-            self._results = [self._parse(doc) for doc in raw]
+            parse = self._parse
+            self._results = [parse(doc) for doc in raw]
         return self._results
 
-    async def __aiter__(self) -> AsyncIterator[ModelType]:
+    async def __aiter__(self) -> AsyncIterator[R]:
         if self._results is not None:
             for item in self._results:
                 yield item
             return
-        results: list[ModelType] = []
+        results: list[R] = []
         async for raw in self._cursor:
             instance = self._parse(raw)
             results.append(instance)
@@ -399,111 +546,217 @@ class AIOEngine(_QueryBuilding):
                     raise
             await asyncio.sleep(_backoff(attempt))
 
+    @overload
     def find(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         sort: Any | None = None,
         skip: int = 0,
         limit: int | None = None,
         session: AIOSessionType = None,
-    ) -> AIOCursor[ModelType]:
+        projection: None = None,
+    ) -> AIOCursor[ModelType]: ...
+
+    @overload
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: AIOSessionType = None,
+        projection: type[OutputType],
+    ) -> AIOCursor[OutputType]: ...
+
+    @overload
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: AIOSessionType = None,
+        projection: Sequence[Any],
+    ) -> AIOCursor[dict[str, Any]]: ...
+
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: AIOSessionType = None,
+        projection: Any = None,
+    ) -> AIOCursor[Any]:
         """Instances of ``model`` matching the queries (all of them when none).
+
+        Args:
+            projection: beyond ODMantic, read only part of each document: a
+                pydantic model class (its field names pick the fields, and
+                results are its instances) or a sequence of ``model``'s fields
+                (results are the projected documents, as dicts).
 
         Raises:
             DocumentParsingError: a document could not be parsed into the model.
         """
-        query, sort_expression, pipeline = self._find_arguments(
-            model, *queries, sort=sort, skip=skip, limit=limit
+        plan = self._find_plan(
+            model, *queries, sort=sort, skip=skip, limit=limit, projection=projection
         )
-        collection = self.get_collection(model)
-        driver_session = self._get_session(session)
-        if pipeline:
-            cursor = collection.aggregate(pipeline, session=driver_session)
-        else:
-            cursor = collection.find(
-                query,
-                sort=list(sort_expression.items()) if sort_expression else None,
-                skip=skip,
-                limit=limit or 0,
-                session=driver_session,
-            )
-        return AIOCursor(model, _AwaitableCursor(cursor))
+        cursor = plan.send(self.get_collection(model), self._get_session(session))
+        return AIOCursor(model, _AwaitableCursor(cursor), plan.parse)
+
+    @overload
+    async def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: AIOSessionType = None,
+        projection: None = None,
+    ) -> ModelType | None: ...
+
+    @overload
+    async def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: AIOSessionType = None,
+        projection: type[OutputType],
+    ) -> OutputType | None: ...
+
+    @overload
+    async def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: AIOSessionType = None,
+        projection: Sequence[Any],
+    ) -> dict[str, Any] | None: ...
 
     async def find_one(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         sort: Any | None = None,
         session: AIOSessionType = None,
-    ) -> ModelType | None:
-        """The first instance matching the queries, or None."""
+        projection: Any = None,
+    ) -> Any:
+        """The first instance matching the queries, or None (``projection`` as in :meth:`find`)."""
         if not _is_model_class(model):
             raise TypeError("Can only call find_one with a Model class")
-        results = await self.find(model, *queries, sort=sort, limit=1, session=session)
+        results = await self.find(
+            model, *queries, sort=sort, limit=1, session=session, projection=projection
+        )
         return results[0] if results else None
-
-    async def _save(self, instance: ModelType, driver_session: Any, txn: Any) -> ModelType:
-        for name in instance.__references__:
-            referenced = getattr(instance, name)
-            if referenced is not None:
-                await self._save(referenced, driver_session, txn)
-        plan = _save_plan(instance)
-        if plan is None:
-            return instance
-        key, doc, fields = plan
-        try:
-            await self.get_collection(type(instance)).update_one(
-                key, {"$set": doc}, upsert=True, session=driver_session
-            )
-        except pymongo.errors.DuplicateKeyError as exc:
-            raise DuplicateKeyError(instance, exc) from exc
-        _mark_saved(instance, fields, txn)
-        return instance
 
     def _transaction_of(self, session: AIOSessionType) -> Any:
         return session if session is not None else current_session.get()
+
+    async def _write(
+        self, batches: list[SaveBatch], session: AIOSessionType, ordered: bool
+    ) -> None:
+        driver_session = self._get_session(session)
+        txn = self._transaction_of(session)
+        try:
+            for batch in batches:
+                collection = self.get_collection(batch.model)
+                if batch.one_by_one:
+                    for write in batch.writes:
+                        try:
+                            result = await collection.update_one(
+                                write.filter,
+                                write.update,
+                                upsert=write.upsert,
+                                session=driver_session,
+                            )
+                        except pymongo.errors.DuplicateKeyError as exc:
+                            raise write.duplicate_key(exc) from exc
+                        write.check(result)
+                        write.succeeded(txn)
+                    continue
+                try:
+                    await collection.bulk_write(
+                        [write.operation() for write in batch.writes],
+                        ordered=ordered,
+                        session=driver_session,
+                    )
+                except pymongo.errors.BulkWriteError as exc:
+                    raise batch.bulk_failed(exc, ordered, txn) from exc
+                for write in batch.writes:
+                    write.succeeded(txn)
+        except RevisionConflictError:
+            if isinstance(txn, AIOTransaction) and txn.is_started:
+                await txn.abort()
+            raise
 
     async def save(self, instance: ModelType, *, session: AIOSessionType = None) -> ModelType:
         """Insert or update the instance (only its changed fields), references first.
 
         Raises:
             DuplicateKeyError: a unique index already holds one of its values.
+            RevisionConflictError: the model has a ``revision_field`` and the
+                stored document is newer (a transaction in use is aborted).
         """
         if not isinstance(instance, Model):
             raise TypeError("Can only call save with a Model instance")
-        driver_session = self._get_session(session)
-        return await self._save(instance, driver_session, self._transaction_of(session))
+        await self._write(plan_saves([instance]), session, True)
+        return instance
 
     async def save_all(
-        self, instances: Sequence[ModelType], *, session: AIOSessionType = None
+        self,
+        instances: Sequence[ModelType],
+        *,
+        session: AIOSessionType = None,
+        ordered: bool = True,
     ) -> list[ModelType]:
-        """Save each instance, in order, on one session."""
-        driver_session = self._get_session(session)
-        txn = self._transaction_of(session)
-        return [await self._save(instance, driver_session, txn) for instance in instances]
+        """Save the instances with one bulk write per collection (ODMantic sends one each).
+
+        Referenced instances are written first. With ``ordered`` (the default)
+        a collection's writes stop at the first failure, as ODMantic's loop
+        does; unordered, the others are still written. Instances that were
+        written count as saved either way.
+        """
+        await self._write(plan_saves(instances), session, ordered)
+        return list(instances)
 
     async def delete(self, instance: ModelType, *, session: AIOSessionType = None) -> None:
         """Delete the instance's document.
 
         Raises:
             DocumentNotFoundError: no document has the instance's primary key.
+            RevisionConflictError: the model has a ``revision_field`` and the
+                stored document is newer (a transaction in use is aborted).
         """
         collection = self.get_collection(type(instance))
-        pk = getattr(instance, instance.__primary_field__)
-        result = await collection.delete_many({"_id": pk}, session=self._get_session(session))
-        if result.deleted_count == 0:
-            raise DocumentNotFoundError(instance)
+        driver_session = self._get_session(session)
+        target = _delete_filter(instance)
+        result = await collection.delete_many(target, session=driver_session)
+        if result.deleted_count:
+            return
+        if len(target) > 1 and await collection.count_documents(
+            {"_id": target["_id"]}, limit=1, session=driver_session
+        ):
+            txn = self._transaction_of(session)
+            if isinstance(txn, AIOTransaction) and txn.is_started:
+                await txn.abort()
+            raise RevisionConflictError(instance, _revision_read(instance))
+        raise DocumentNotFoundError(instance)
 
     async def remove(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         just_one: bool = False,
         session: AIOSessionType = None,
     ) -> int:
         """Delete the documents matching the queries; returns how many were deleted."""
-        query = self._build_query(*queries)
+        query = self._filter(model, *queries)
         collection = self.get_collection(model)
         driver_session = self._get_session(session)
         if just_one:
@@ -512,16 +765,115 @@ class AIOEngine(_QueryBuilding):
             result = await collection.delete_many(query, session=driver_session)
         return int(result.deleted_count)
 
+    async def update(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        update: Any,
+        just_one: bool = False,
+        session: AIOSessionType = None,
+    ) -> int:
+        """Apply an update to the documents matching the queries; returns how many changed.
+
+        Beyond ODMantic. ``update`` is built from the model's fields, e.g.
+        ``set_(Account.frozen, True) & inc(Account.balance, -5)``, or a list of
+        such expressions; a model's revision is counted up as well.
+
+        Example:
+            >>> await engine.update(Account, Account.owner == owner.id, update=set_(Account.frozen, True))
+        """
+        updates = update if isinstance(update, list | tuple) else [update]
+        query, document = self._update_plan(model, queries, updates)
+        collection = self.get_collection(model)
+        driver_session = self._get_session(session)
+        if just_one:
+            result = await collection.update_one(query, document, session=driver_session)
+        else:
+            result = await collection.update_many(query, document, session=driver_session)
+        return int(result.modified_count)
+
+    @overload
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: type[OutputType],
+        session: AIOSessionType = None,
+    ) -> AIOCursor[OutputType]: ...
+
+    @overload
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: None = None,
+        session: AIOSessionType = None,
+    ) -> AIOCursor[dict[str, Any]]: ...
+
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: type[BaseModel] | None = None,
+        session: AIOSessionType = None,
+    ) -> AIOCursor[Any]:
+        """Run an aggregation pipeline on ``model``'s collection.
+
+        Beyond ODMantic. Query expressions in the pipeline are $match stages;
+        results are ``output`` instances (an ODM model reads them as documents,
+        another pydantic model by field name), or dicts without ``output``.
+
+        Example:
+            >>> totals = await engine.aggregate(
+            ...     Account,
+            ...     [Account.currency == "EUR", {"$group": {"_id": "$owner", "total": {"$sum": "$balance"}}}],
+            ...     output=OwnerTotal,
+            ... )
+        """
+        stages, parse = self._aggregate_plan(model, pipeline, output)
+        cursor = self.get_collection(model).aggregate(stages, session=self._get_session(session))
+        return AIOCursor(model, _AwaitableCursor(cursor), parse)
+
+    async def fetch(
+        self, reference: LazyReference[ModelType], *, session: AIOSessionType = None
+    ) -> ModelType | None:
+        """The instance a lazy reference points at (None if it was deleted); fetched once.
+
+        Beyond ODMantic.
+        """
+        if reference.instance is not None:
+            return reference.instance
+        found = await self.find_one(
+            reference.model, {"_id": _to_bson(reference.id)}, session=session
+        )
+        return reference._fetched(found)
+
+    async def fetch_all(
+        self, references: Sequence[LazyReference[ModelType]], *, session: AIOSessionType = None
+    ) -> list[ModelType]:
+        """The instances of several lazy references to one model, in one query, in their order.
+
+        Deleted documents are left out. Beyond ODMantic.
+        """
+        if not references:
+            return []
+        model, keys = self._fetch_plan(references)
+        found = await self.find(model, {"_id": {"$in": keys}}, session=session)
+        return _fetched_in_order(references, cast(list[ModelType], found))
+
     async def count(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         session: AIOSessionType = None,
     ) -> int:
         """How many documents match the queries."""
         if not _is_model_class(model):
             raise TypeError("Can only call count with a Model class")
-        query = self._build_query(*queries)
+        query = self._filter(model, *queries)
         return int(
             await self.get_collection(model).count_documents(
                 query, session=self._get_session(session)
@@ -553,21 +905,22 @@ class _AwaitableCursor:
 # -- sync ----------------------------------------------------------------
 
 
-class SyncCursor(Generic[ModelType]):
+class SyncCursor(Generic[R]):
     """Results of :meth:`SyncEngine.find`, iterated lazily."""
 
-    def __init__(self, model: type[ModelType], cursor: Any) -> None:
+    def __init__(self, model: type[Any], cursor: Any, parse: Parser | None = None) -> None:
         self._model = model
         self._cursor = cursor
-        self._results: list[ModelType] | None = None
+        self._parse: Callable[[dict[str, Any]], R] = parse or model.model_validate_doc
+        self._results: list[R] | None = None
 
-    def __iter__(self) -> Iterator[ModelType]:
+    def __iter__(self) -> Iterator[R]:
         if self._results is not None:
             yield from self._results
             return
-        results: list[ModelType] = []
+        results: list[R] = []
         for raw in self._cursor:
-            instance = self._model.model_validate_doc(raw)
+            instance = self._parse(raw)
             results.append(instance)
             yield instance
         self._results = results
@@ -691,103 +1044,263 @@ class SyncEngine(_QueryBuilding):
                     raise
             time.sleep(_backoff(attempt))
 
+    @overload
     def find(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         sort: Any | None = None,
         skip: int = 0,
         limit: int | None = None,
         session: SyncSessionType = None,
-    ) -> SyncCursor[ModelType]:
-        query, sort_expression, pipeline = self._find_arguments(
-            model, *queries, sort=sort, skip=skip, limit=limit
+        projection: None = None,
+    ) -> SyncCursor[ModelType]: ...
+
+    @overload
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: SyncSessionType = None,
+        projection: type[OutputType],
+    ) -> SyncCursor[OutputType]: ...
+
+    @overload
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: SyncSessionType = None,
+        projection: Sequence[Any],
+    ) -> SyncCursor[dict[str, Any]]: ...
+
+    def find(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: SyncSessionType = None,
+        projection: Any = None,
+    ) -> SyncCursor[Any]:
+        """Synchronous :meth:`AIOEngine.find`."""
+        plan = self._find_plan(
+            model, *queries, sort=sort, skip=skip, limit=limit, projection=projection
         )
-        collection = self.get_collection(model)
-        driver_session = self._get_session(session)
-        if pipeline:
-            cursor = collection.aggregate(pipeline, session=driver_session)
-        else:
-            cursor = collection.find(
-                query,
-                sort=list(sort_expression.items()) if sort_expression else None,
-                skip=skip,
-                limit=limit or 0,
-                session=driver_session,
-            )
-        return SyncCursor(model, cursor)
+        cursor = plan.send(self.get_collection(model), self._get_session(session))
+        return SyncCursor(model, cursor, plan.parse)
+
+    @overload
+    def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: SyncSessionType = None,
+        projection: None = None,
+    ) -> ModelType | None: ...
+
+    @overload
+    def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: SyncSessionType = None,
+        projection: type[OutputType],
+    ) -> OutputType | None: ...
+
+    @overload
+    def find_one(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        sort: Any | None = None,
+        session: SyncSessionType = None,
+        projection: Sequence[Any],
+    ) -> dict[str, Any] | None: ...
 
     def find_one(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         sort: Any | None = None,
         session: SyncSessionType = None,
-    ) -> ModelType | None:
+        projection: Any = None,
+    ) -> Any:
         if not _is_model_class(model):
             raise TypeError("Can only call find_one with a Model class")
-        results = list(self.find(model, *queries, sort=sort, limit=1, session=session))
+        results = list(
+            self.find(model, *queries, sort=sort, limit=1, session=session, projection=projection)
+        )
         return results[0] if results else None
 
-    def _save(self, instance: ModelType, driver_session: Any, txn: Any) -> ModelType:
-        for name in instance.__references__:
-            referenced = getattr(instance, name)
-            if referenced is not None:
-                self._save(referenced, driver_session, txn)
-        plan = _save_plan(instance)
-        if plan is None:
-            return instance
-        key, doc, fields = plan
+    def _write(self, batches: list[SaveBatch], session: SyncSessionType, ordered: bool) -> None:
+        driver_session = self._get_session(session)
         try:
-            self.get_collection(type(instance)).update_one(
-                key, {"$set": doc}, upsert=True, session=driver_session
-            )
-        except pymongo.errors.DuplicateKeyError as exc:
-            raise DuplicateKeyError(instance, exc) from exc
-        _mark_saved(instance, fields, txn)
-        return instance
+            for batch in batches:
+                collection = self.get_collection(batch.model)
+                if batch.one_by_one:
+                    for write in batch.writes:
+                        try:
+                            result = collection.update_one(
+                                write.filter,
+                                write.update,
+                                upsert=write.upsert,
+                                session=driver_session,
+                            )
+                        except pymongo.errors.DuplicateKeyError as exc:
+                            raise write.duplicate_key(exc) from exc
+                        write.check(result)
+                        write.succeeded(session)
+                    continue
+                try:
+                    collection.bulk_write(
+                        [write.operation() for write in batch.writes],
+                        ordered=ordered,
+                        session=driver_session,
+                    )
+                except pymongo.errors.BulkWriteError as exc:
+                    raise batch.bulk_failed(exc, ordered, session) from exc
+                for write in batch.writes:
+                    write.succeeded(session)
+        except RevisionConflictError:
+            if isinstance(session, SyncTransaction) and session.is_started:
+                session.abort()
+            raise
 
     def save(self, instance: ModelType, *, session: SyncSessionType = None) -> ModelType:
         if not isinstance(instance, Model):
             raise TypeError("Can only call save with a Model instance")
-        return self._save(instance, self._get_session(session), session)
+        self._write(plan_saves([instance]), session, True)
+        return instance
 
     def save_all(
-        self, instances: Sequence[ModelType], *, session: SyncSessionType = None
+        self,
+        instances: Sequence[ModelType],
+        *,
+        session: SyncSessionType = None,
+        ordered: bool = True,
     ) -> list[ModelType]:
-        driver_session = self._get_session(session)
-        return [self._save(instance, driver_session, session) for instance in instances]
+        """Synchronous :meth:`AIOEngine.save_all`."""
+        self._write(plan_saves(instances), session, ordered)
+        return list(instances)
 
     def delete(self, instance: ModelType, *, session: SyncSessionType = None) -> None:
         collection = self.get_collection(type(instance))
-        pk = getattr(instance, instance.__primary_field__)
-        result = collection.delete_many({"_id": pk}, session=self._get_session(session))
-        if result.deleted_count == 0:
-            raise DocumentNotFoundError(instance)
+        driver_session = self._get_session(session)
+        target = _delete_filter(instance)
+        if collection.delete_many(target, session=driver_session).deleted_count:
+            return
+        if len(target) > 1 and collection.count_documents(
+            {"_id": target["_id"]}, limit=1, session=driver_session
+        ):
+            if isinstance(session, SyncTransaction) and session.is_started:
+                session.abort()
+            raise RevisionConflictError(instance, _revision_read(instance))
+        raise DocumentNotFoundError(instance)
 
     def remove(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         just_one: bool = False,
         session: SyncSessionType = None,
     ) -> int:
-        query = self._build_query(*queries)
+        query = self._filter(model, *queries)
         collection = self.get_collection(model)
         driver_session = self._get_session(session)
         if just_one:
             return int(collection.delete_one(query, session=driver_session).deleted_count)
         return int(collection.delete_many(query, session=driver_session).deleted_count)
 
+    def update(
+        self,
+        model: type[ModelType],
+        *queries: Query,
+        update: Any,
+        just_one: bool = False,
+        session: SyncSessionType = None,
+    ) -> int:
+        """Synchronous :meth:`AIOEngine.update`."""
+        updates = update if isinstance(update, list | tuple) else [update]
+        query, document = self._update_plan(model, queries, updates)
+        collection = self.get_collection(model)
+        driver_session = self._get_session(session)
+        if just_one:
+            return int(
+                collection.update_one(query, document, session=driver_session).modified_count
+            )
+        return int(collection.update_many(query, document, session=driver_session).modified_count)
+
+    @overload
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: type[OutputType],
+        session: SyncSessionType = None,
+    ) -> SyncCursor[OutputType]: ...
+
+    @overload
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: None = None,
+        session: SyncSessionType = None,
+    ) -> SyncCursor[dict[str, Any]]: ...
+
+    def aggregate(
+        self,
+        model: type[ModelType],
+        pipeline: Sequence[Any],
+        *,
+        output: type[BaseModel] | None = None,
+        session: SyncSessionType = None,
+    ) -> SyncCursor[Any]:
+        """Synchronous :meth:`AIOEngine.aggregate`."""
+        stages, parse = self._aggregate_plan(model, pipeline, output)
+        cursor = self.get_collection(model).aggregate(stages, session=self._get_session(session))
+        return SyncCursor(model, cursor, parse)
+
+    def fetch(
+        self, reference: LazyReference[ModelType], *, session: SyncSessionType = None
+    ) -> ModelType | None:
+        """Synchronous :meth:`AIOEngine.fetch`."""
+        if reference.instance is not None:
+            return reference.instance
+        found = self.find_one(reference.model, {"_id": _to_bson(reference.id)}, session=session)
+        return reference._fetched(found)
+
+    def fetch_all(
+        self, references: Sequence[LazyReference[ModelType]], *, session: SyncSessionType = None
+    ) -> list[ModelType]:
+        """Synchronous :meth:`AIOEngine.fetch_all`."""
+        if not references:
+            return []
+        model, keys = self._fetch_plan(references)
+        found = list(self.find(model, {"_id": {"$in": keys}}, session=session))
+        return _fetched_in_order(references, cast(list[ModelType], found))
+
     def count(
         self,
         model: type[ModelType],
-        *queries: QueryExpression | dict[str, Any] | bool,
+        *queries: Query,
         session: SyncSessionType = None,
     ) -> int:
         if not _is_model_class(model):
             raise TypeError("Can only call count with a Model class")
-        query = self._build_query(*queries)
+        query = self._filter(model, *queries)
         return int(
             self.get_collection(model).count_documents(query, session=self._get_session(session))
         )

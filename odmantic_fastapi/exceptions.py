@@ -3,7 +3,8 @@
     ODMError
     ├── BaseEngineException            (raised by the engines; carries ``model``)
     │   ├── DocumentNotFoundError      (delete() of an instance that is not stored)
-    │   └── DuplicateKeyError          (a unique index refused the write)
+    │   ├── DuplicateKeyError          (a unique index refused the write)
+    │   └── RevisionConflictError      (a save or delete found a newer revision; beyond ODMantic)
     └── DocumentParsingError           (also a ValueError: a stored document does not fit the model)
 
 ``KeyNotFoundInDocumentError`` and friends build the pydantic error details
@@ -34,6 +35,7 @@ __all__ = [
     "ODMError",
     "ODManticCustomError",
     "ReferencedDocumentNotFoundError",
+    "RevisionConflictError",
 ]
 
 ErrorList = list[InitErrorDetails]
@@ -71,6 +73,26 @@ class DuplicateKeyError(BaseEngineException):
         super().__init__(
             f"Duplicate key error for: {type(instance).__name__}. Instance: {instance} "
             f"Driver error: {driver_error}",
+            type(instance),
+        )
+
+
+class RevisionConflictError(BaseEngineException):
+    """The stored document changed since the instance was read: saving would lose that change.
+
+    Raised for models with a ``revision_field``. Read the document again,
+    reapply the change and save again; inside a transaction the transaction
+    has been aborted, so retry it whole.
+    """
+
+    def __init__(self, instance: "Model", revision: int) -> None:
+        self.instance: Model = instance
+        self.revision = revision
+        primary = getattr(instance, instance.__primary_field__, None)
+        super().__init__(
+            f"Revision conflict for {type(instance).__name__} {primary!r}: it was read at "
+            f"revision {revision}, and the stored document is at another revision or was "
+            "deleted; read it again and retry",
             type(instance),
         )
 

@@ -209,12 +209,38 @@ class ODMField(ODMBaseIndexableField):
 class ODMReference(ODMBaseField):
     """A field referencing another Model, stored as its primary key."""
 
-    __slots__ = ("model",)
+    __slots__ = ("many", "model", "optional")
     __allowed_operators__ = frozenset({"eq", "ne", "in_", "not_in", "exists"})
 
-    def __init__(self, key_name: str, model_config: Any, model: type["_BaseODMModel"]) -> None:
+    def __init__(
+        self,
+        key_name: str,
+        model_config: Any,
+        model: type["_BaseODMModel"],
+        *,
+        optional: bool = False,
+        many: bool = False,
+    ) -> None:
         super().__init__(key_name, model_config)
         self.model = model
+        self.optional = optional
+        """``Author | None``: the document may store null."""
+        self.many = many
+        """``list[Author]``: the document stores a list of keys."""
+
+    @property
+    def lookup_key(self) -> str:
+        """Where $lookup puts the fetched documents of optional and list references.
+
+        They keep the stored keys beside the fetched documents, so a missing
+        referenced document is told apart from a null reference and a list
+        comes back in its stored order.
+        """
+        return f"__odm_ref_{self.key_name}"
+
+    @property
+    def keeps_keys(self) -> bool:
+        return self.optional or self.many
 
 
 class ODMEmbedded(ODMField):

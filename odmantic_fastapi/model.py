@@ -54,6 +54,7 @@ from .exceptions import (
     DocumentParsingError,
     IncorrectGenericEmbeddedModelValue,
     KeyNotFoundInDocumentError,
+    ODManticCustomError,
     ReferencedDocumentNotFoundError,
 )
 from .field import (
@@ -273,6 +274,49 @@ def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
     return schema
 
 
+def _attach_referenced(
+    data: dict[str, Any],
+    name: str,
+    field: ODMReference,
+    loc: tuple[str | int, ...],
+    raw: Mapping[str, Any],
+) -> list[InitErrorDetails]:
+    """Put the documents $lookup fetched for an optional or list reference in place of its keys."""
+    key = field.key_name
+    fetched = data.pop(field.lookup_key, None) or []
+    by_id: dict[Any, Any] = {}
+    for doc in fetched:
+        if isinstance(doc, Mapping):
+            by_id[_hashable(doc.get("_id"))] = doc
+    keys = data.get(key)
+    wanted = (keys if isinstance(keys, list) else []) if field.many else [keys]
+    errors: list[InitErrorDetails] = []
+    found: list[Any] = []
+    codec = field.model.__doc_codec__
+    for position, item in enumerate(wanted):
+        if item is None and not field.many:
+            data[key] = None
+            return errors
+        doc = by_id.get(_hashable(item))
+        item_loc = (*loc, name, position) if field.many else (*loc, name)
+        if doc is None:
+            errors.append(
+                InitErrorDetails(
+                    type=ReferencedDocumentNotFoundError(key), loc=item_loc, input=dict(raw)
+                )
+            )
+            continue
+        sub_errors, converted = codec.from_doc(field.model, doc, item_loc)
+        errors.extend(sub_errors)
+        found.append(converted)
+    data[key] = found if field.many else (found[0] if found else None)
+    return errors
+
+
+def _hashable(value: Any) -> Any:
+    return value if getattr(type(value), "__hash__", None) is not None else repr(value)
+
+
 class _DocCodec:
     """The per-class plan for turning dumps into documents and documents into inputs."""
 
@@ -285,7 +329,12 @@ class _DocCodec:
         self.custom_renames = any(name != primary_name for name, _ in self.renames)
         self.key_of = dict(self.renames)
         self.references: list[tuple[str, str, type[_BaseODMModel]]] = [
-            (name, f.key_name, f.model) for name, f in fields.items() if isinstance(f, ODMReference)
+            (name, f.key_name, f.model)
+            for name, f in fields.items()
+            if isinstance(f, ODMReference) and not f.keeps_keys
+        ]
+        self.kept_references: list[tuple[str, ODMReference]] = [
+            (name, f) for name, f in fields.items() if isinstance(f, ODMReference) and f.keeps_keys
         ]
         self.embedded: list[tuple[str, str, type[_BaseODMModel]]] = [
             (name, f.key_name, f.model)
@@ -299,13 +348,19 @@ class _DocCodec:
         ]
         self.serializers = dict(cls.__bson_serializers__)
         self.changes_shape: bool = bool(
-            self.renames or self.references or self.embedded or self.embedded_generic
+            self.renames
+            or self.references
+            or self.kept_references
+            or self.embedded
+            or self.embedded_generic
         )
         self.primary_key: str | None = getattr(cls, "__primary_field__", None)
         self.required_keys = frozenset(
             f.key_name for name, f in fields.items() if f.is_required_in_doc()
         )
         self.field_of_key = {f.key_name: name for name, f in fields.items()}
+        discriminator = cls.__discriminator__
+        self.discriminator_key = discriminator[0] if discriminator is not None else None
         self.optional_defaults = [
             (name, f)
             for name, f in fields.items()
@@ -324,6 +379,14 @@ class _DocCodec:
                 value = raw[name]
                 primary = getattr(model, "__primary_field__", "id")
                 raw[name] = value[primary] if isinstance(value, dict) else value
+        for name, field in self.kept_references:
+            if name in raw:
+                primary = getattr(field.model, "__primary_field__", "id")
+                value = raw[name]
+                if field.many:
+                    raw[name] = [v[primary] if isinstance(v, dict) else v for v in value]
+                elif isinstance(value, dict):
+                    raw[name] = value[primary]
         for name, _key, model in self.embedded:
             value = raw.get(name)
             if isinstance(value, dict):
@@ -363,6 +426,8 @@ class _DocCodec:
             )
             errors.append(InitErrorDetails(type=error, loc=(*loc, name), input=dict(raw)))
         data = dict(raw)
+        if self.discriminator_key is not None:
+            data.pop(self.discriminator_key, None)
         for _, field in self.optional_defaults:
             if field.key_name not in data:
                 value = field.get_default_importing_value()
@@ -387,6 +452,8 @@ class _DocCodec:
                     ref_model, sub, (*loc, name)
                 )
                 errors.extend(sub_errors)
+        for name, field in self.kept_references:
+            errors.extend(_attach_referenced(data, name, field, loc, raw))
         for name, key, emb_model in self.embedded:
             sub = data.get(key)
             if isinstance(sub, Mapping):
@@ -414,6 +481,50 @@ class _DocCodec:
             if key in data:
                 data[name] = data.pop(key)
         return errors, data
+
+
+def _reference_target(annotation: Any) -> tuple[type["Model"] | None, bool, bool]:
+    """The Model a ``Reference()`` field points at, and whether it is optional or a list."""
+    if _subclass(annotation, Model):
+        return annotation, False, False
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2 and _subclass(rest[0], Model):
+            return rest[0], True, False
+    if origin is list and len(args) == 1 and _subclass(args[0], Model):
+        return args[0], False, True
+    return None, False, False
+
+
+def _revision_field(
+    config: Mapping[str, Any], odm_fields: Mapping[str, ODMBaseField], cls_name: str
+) -> str | None:
+    """The validated ``revision_field`` option: an int field that is not the primary key."""
+    name = config.get("revision_field")
+    if name is None:
+        return None
+    field = odm_fields.get(name)
+    if not isinstance(field, ODMField) or isinstance(field, ODMEmbedded) or field.primary_field:
+        raise TypeError(
+            f"revision_field {name!r} of {cls_name} must name a plain int field, "
+            "such as `revision: int = 0`"
+        )
+    return cast(str, name)
+
+
+def _register_in_hierarchy(cls: type["Model"], value: str) -> None:
+    root = cls.__polymorphic_root__
+    if root is None:
+        type.__setattr__(cls, "__polymorphic_root__", cls)
+        type.__setattr__(cls, "__hierarchy__", {value: cls})
+        return
+    known = root.__hierarchy__.get(value)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise TypeError(
+            f"{cls.__name__} and {known.__name__} have the same discriminator_value {value!r}"
+        )
+    root.__hierarchy__[value] = cls
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(Field, ODMFieldInfo))
@@ -473,15 +584,25 @@ class BaseModelMetaclass(_PydanticMetaclass):
             if serializer is not None:
                 serializers[field_name] = serializer
             if isinstance(value, ODMReferenceInfo):
-                if not _subclass(annotation, Model):
+                target, optional, many = _reference_target(annotation)
+                if target is None:
                     raise TypeError(
                         f"cannot define a reference {field_name} (in {name}) on a model not created with odmantic.Model"
                     )
                 odm_fields[field_name] = ODMReference(
-                    key_name=value.key_name or field_name, model_config=config, model=annotation
+                    key_name=value.key_name or field_name,
+                    model_config=config,
+                    model=target,
+                    optional=optional,
+                    many=many,
                 )
+                if optional:
+                    namespace[field_name] = None
+                elif many:
+                    namespace[field_name] = pydantic.Field(default_factory=list)
+                else:
+                    namespace.pop(field_name)
                 references.append(field_name)
-                namespace.pop(field_name)
                 continue
             if _subclass(annotation, Model):
                 raise TypeError(
@@ -552,9 +673,31 @@ class BaseModelMetaclass(_PydanticMetaclass):
             if collection is None:
                 base_name = name[:-5] if name.endswith("Model") and name != "Model" else name
                 collection = to_snake_case(base_name)
+            root = next(
+                (r for b in bases if (r := getattr(b, "__polymorphic_root__", None)) is not None),
+                None,
+            )
+            own_config = cast(dict[str, Any], namespace.get("model_config", {}))
+            discriminator_key = (
+                root.__discriminator__[0] if root is not None else config.get("discriminator_key")
+            )
+            if root is not None:
+                if own_config.get("collection") not in (None, root.__collection__):
+                    raise TypeError(
+                        f"{name} is stored with {root.__name__} in {root.__collection__!r}: "
+                        "a subclass in a hierarchy cannot name another collection"
+                    )
+                collection = root.__collection__
             if "$" in collection or not collection or collection.startswith("system."):
                 raise TypeError(f"Invalid collection name for {name}: {collection!r}")
             namespace["__collection__"] = collection
+            namespace["__discriminator__"] = (
+                (discriminator_key, own_config.get("discriminator_value") or name)
+                if discriminator_key
+                else None
+            )
+            namespace["__polymorphic_root__"] = root
+            namespace["__revision_field__"] = _revision_field(config, odm_fields, name)
         else:
             for field in odm_fields.values():
                 if isinstance(field, ODMField) and field.primary_field:
@@ -564,6 +707,9 @@ class BaseModelMetaclass(_PydanticMetaclass):
             if field.key_name in seen:
                 raise TypeError(f"Duplicated key_name: {field.key_name} in {name}")
             seen.add(field.key_name)
+        discriminator = namespace.get("__discriminator__")
+        if discriminator is not None and discriminator[0] in seen:
+            raise TypeError(f"discriminator_key {discriminator[0]!r} is a field key in {name}")
         namespace["__odm_fields__"] = odm_fields
         namespace["__references__"] = tuple(references)
         namespace["__mutable_fields__"] = frozenset(mutable)
@@ -574,6 +720,8 @@ class BaseModelMetaclass(_PydanticMetaclass):
             if pydantic_field is not None:
                 field.bind_pydantic_field(pydantic_field)
         cls.__doc_codec__ = _DocCodec(cls)
+        if discriminator is not None:
+            _register_in_hierarchy(cast(type["Model"], cls), discriminator[1])
         cls.__all_field_names__ = frozenset(odm_fields)
         # Only now may class attribute access build query proxies: while pydantic
         # collects fields it probes class attributes for defaults.
@@ -610,6 +758,9 @@ class _BaseODMModel(BaseModel):
         __all_field_names__: ClassVar[frozenset[str]]
         __fields_modified__: ClassVar[set[str]]
         model_config: ClassVar[ODMConfigDict]
+
+    # Set per Model class by the metaclass (beyond ODMantic: hierarchies, revisions).
+    __discriminator__: ClassVar[tuple[str, str] | None] = None
 
     __slots__ = ("__fields_modified__",)
 
@@ -721,7 +872,11 @@ class _BaseODMModel(BaseModel):
     def model_dump_doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """The document stored for this instance (key names, BSON values, reference ids)."""
         raw = self.model_dump(include=set(include) if include is not None else None)
-        return self.__doc_codec__.to_doc(raw)
+        doc = self.__doc_codec__.to_doc(raw)
+        discriminator = self.__discriminator__
+        if discriminator is not None:
+            doc[discriminator[0]] = discriminator[1]
+        return doc
 
     def doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """Deprecated spelling of :meth:`model_dump_doc`."""
@@ -734,6 +889,11 @@ class _BaseODMModel(BaseModel):
         Raises:
             DocumentParsingError: the document lacks a key or holds an invalid value.
         """
+        discriminator = cls.__discriminator__
+        if discriminator is not None:
+            target = cls._class_of_doc(raw_doc)
+            if target is not cls:
+                return cast(Self, target.model_validate_doc(raw_doc))
         errors, data = cls.__doc_codec__.from_doc(cls, raw_doc, ())
         primary_value = raw_doc.get("_id")
         if errors:
@@ -752,6 +912,26 @@ class _BaseODMModel(BaseModel):
             ) from None
         instance._mark_clean()
         return instance
+
+    @classmethod
+    def _class_of_doc(cls, raw_doc: Mapping[str, Any]) -> type["_BaseODMModel"]:
+        """The class of a hierarchy a document was saved from (``cls`` for unmarked ones)."""
+        key, own = cast(tuple[str, str], cls.__discriminator__)
+        value = raw_doc.get(key, own)
+        if value == own:
+            return cls
+        hierarchy = cast(type[Model], cls).__polymorphic_root__.__hierarchy__  # type: ignore[union-attr]
+        target = hierarchy.get(value) if isinstance(value, str) else None
+        if target is None or not issubclass(target, cls):
+            error = ODManticCustomError(
+                "unknown_discriminator",
+                "'{value}' is not {model} or one of its subclasses",
+                {"value": value, "model": cls.__name__},
+            )
+            raise DocumentParsingError(
+                [InitErrorDetails(type=error, loc=(key,), input=value)], cls, raw_doc.get("_id")
+            )
+        return target
 
     @classmethod
     def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
@@ -779,6 +959,10 @@ class Model(_BaseODMModel, metaclass=ModelMetaclass):
         __collection__: ClassVar[str] = ""
         __primary_field__: ClassVar[str] = ""
         id: ObjectId | Any = Field(default_factory=ObjectId)
+
+    __polymorphic_root__: ClassVar[type["Model"] | None] = None
+    __hierarchy__: ClassVar[dict[str, type["Model"]]] = {}
+    __revision_field__: ClassVar[str | None] = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == self.__primary_field__:

@@ -30,6 +30,7 @@ from ._driver import TransactionOptions, start_driver_session, start_driver_tran
 if TYPE_CHECKING:
     from .engine import AIOCursor, AIOEngine, SyncCursor, SyncEngine
     from .model import Model
+    from .reference import LazyReference
 
 __all__ = ["AIOSession", "AIOTransaction", "SyncSession", "SyncTransaction", "TransactionState"]
 
@@ -196,14 +197,36 @@ class AIOSession:
     async def save(self, instance: ModelType) -> ModelType:
         return await self.engine.save(instance, session=self)
 
-    async def save_all(self, instances: Sequence[ModelType]) -> list[ModelType]:
-        return await self.engine.save_all(instances, session=self)
+    async def save_all(
+        self, instances: Sequence[ModelType], *, ordered: bool = True
+    ) -> list[ModelType]:
+        return await self.engine.save_all(instances, session=self, ordered=ordered)
 
     async def delete(self, instance: ModelType) -> None:
         await self.engine.delete(instance, session=self)
 
     async def remove(self, model: type[ModelType], *queries: _Query, just_one: bool = False) -> int:
         return await self.engine.remove(model, *queries, just_one=just_one, session=self)
+
+    # Beyond ODMantic: the engine's additions, on this session.
+
+    async def update(
+        self, model: type[ModelType], *queries: _Query, update: Any, just_one: bool = False
+    ) -> int:
+        return await self.engine.update(
+            model, *queries, update=update, just_one=just_one, session=self
+        )
+
+    def aggregate(
+        self, model: type[ModelType], pipeline: Sequence[Any], *, output: Any = None
+    ) -> "AIOCursor[Any]":
+        return self.engine.aggregate(model, pipeline, output=output, session=self)
+
+    async def fetch(self, reference: "LazyReference[ModelType]") -> ModelType | None:
+        return await self.engine.fetch(reference, session=self)
+
+    async def fetch_all(self, references: "Sequence[LazyReference[ModelType]]") -> list[ModelType]:
+        return await self.engine.fetch_all(references, session=self)
 
 
 class AIOTransaction(_TransactionCore, AIOSession):
@@ -405,14 +428,30 @@ class SyncSession:
     def save(self, instance: ModelType) -> ModelType:
         return self.engine.save(instance, session=self)
 
-    def save_all(self, instances: Sequence[ModelType]) -> list[ModelType]:
-        return self.engine.save_all(instances, session=self)
+    def save_all(self, instances: Sequence[ModelType], *, ordered: bool = True) -> list[ModelType]:
+        return self.engine.save_all(instances, session=self, ordered=ordered)
 
     def delete(self, instance: ModelType) -> None:
         self.engine.delete(instance, session=self)
 
     def remove(self, model: type[ModelType], *queries: _Query, just_one: bool = False) -> int:
         return self.engine.remove(model, *queries, just_one=just_one, session=self)
+
+    def update(
+        self, model: type[ModelType], *queries: _Query, update: Any, just_one: bool = False
+    ) -> int:
+        return self.engine.update(model, *queries, update=update, just_one=just_one, session=self)
+
+    def aggregate(
+        self, model: type[ModelType], pipeline: Sequence[Any], *, output: Any = None
+    ) -> "SyncCursor[Any]":
+        return self.engine.aggregate(model, pipeline, output=output, session=self)
+
+    def fetch(self, reference: "LazyReference[ModelType]") -> ModelType | None:
+        return self.engine.fetch(reference, session=self)
+
+    def fetch_all(self, references: "Sequence[LazyReference[ModelType]]") -> list[ModelType]:
+        return self.engine.fetch_all(references, session=self)
 
 
 class SyncTransaction(_TransactionCore, SyncSession):

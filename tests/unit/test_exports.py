@@ -17,6 +17,7 @@ MODULES = [
     "reference",
     "session",
     "engine",
+    "update",
 ]
 
 
