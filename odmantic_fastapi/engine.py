@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar, cast, overload
 
 import pymongo
@@ -24,6 +25,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from ._driver import TransactionOptions, driver_client_of, unwrap_client
+from ._steps import Steps, run_async, run_sync
 from .bulk import SaveBatch, plan_saves
 from .exceptions import DocumentNotFoundError, RevisionConflictError
 from .field import ODMReference
@@ -262,6 +264,130 @@ class _QueryBuilding:
             indexes.append(index.get_pymongo_index() if isinstance(index, ODMBaseIndex) else index)
         return indexes
 
+    # Operations of several round trips, written once for both engines (see _steps.py).
+
+    def get_collection(self, model: type[ModelType]) -> Any:
+        raise NotImplementedError
+
+    def _get_session(self, session: Any) -> Any:
+        raise NotImplementedError
+
+    def _transaction_of(self, session: Any) -> Any:
+        raise NotImplementedError
+
+    def _new_transaction(self, **options: Any) -> AIOTransaction | SyncTransaction:
+        raise NotImplementedError
+
+    def _configure_steps(
+        self, models: Sequence[type[Model]], update_existing_indexes: bool, session: Any
+    ) -> Steps[None]:
+        driver_session = self._get_session(session)
+        for model in models:
+            collection = self.get_collection(model)
+            for index in self._pymongo_indexes(model):
+                try:
+                    yield partial(collection.create_indexes, [index], session=driver_session)
+                except pymongo.errors.OperationFailure as exc:
+                    if not update_existing_indexes or exc.code not in (85, 86):
+                        raise
+                    name = index.document["name"]
+                    yield partial(collection.drop_index, name, session=driver_session)
+                    yield partial(collection.create_indexes, [index], session=driver_session)
+
+    def _transaction_steps(
+        self,
+        callback: Callable[[Any], Any],
+        timeout: float,
+        sleep: Callable[[float], Any],
+        options: dict[str, Any],
+    ) -> Steps[Any]:
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            txn = self._new_transaction(**options)
+            yield txn.start
+            try:
+                result = yield partial(callback, txn)
+            except BaseException as exc:
+                if txn.is_started:
+                    yield txn.abort
+                if _transient(exc) and time.monotonic() < deadline:
+                    yield partial(sleep, _backoff(attempt))
+                    continue
+                raise
+            if not txn.is_started:
+                return result  # the callback committed or aborted itself
+            while True:
+                try:
+                    yield txn.commit
+                    return result
+                except pymongo.errors.PyMongoError as exc:
+                    if _unknown_commit(exc) and time.monotonic() < deadline:
+                        continue
+                    if txn.is_started:
+                        yield txn.abort
+                    if _transient(exc) and time.monotonic() < deadline:
+                        break
+                    raise
+            yield partial(sleep, _backoff(attempt))
+
+    def _abort_steps(self, session: Any) -> Steps[None]:
+        """Abort the transaction in use, if any (a revision conflict ends it)."""
+        txn = self._transaction_of(session)
+        if isinstance(txn, AIOTransaction | SyncTransaction) and txn.is_started:
+            yield txn.abort
+
+    def _write_steps(self, batches: list[SaveBatch], session: Any, ordered: bool) -> Steps[None]:
+        driver_session = self._get_session(session)
+        txn = self._transaction_of(session)
+        try:
+            for batch in batches:
+                collection = self.get_collection(batch.model)
+                if batch.one_by_one:
+                    for write in batch.writes:
+                        try:
+                            result = yield partial(
+                                collection.update_one,
+                                write.filter,
+                                write.update,
+                                upsert=write.upsert,
+                                session=driver_session,
+                            )
+                        except pymongo.errors.DuplicateKeyError as exc:
+                            raise write.duplicate_key(exc) from exc
+                        write.check(result)
+                        write.succeeded(txn)
+                    continue
+                operations = [write.operation() for write in batch.writes]
+                try:
+                    yield partial(
+                        collection.bulk_write, operations, ordered=ordered, session=driver_session
+                    )
+                except pymongo.errors.BulkWriteError as exc:
+                    raise batch.bulk_failed(exc, ordered, txn) from exc
+                for write in batch.writes:
+                    write.succeeded(txn)
+        except RevisionConflictError:
+            yield from self._abort_steps(session)
+            raise
+
+    def _delete_steps(self, instance: Model, session: Any) -> Steps[None]:
+        collection = self.get_collection(type(instance))
+        driver_session = self._get_session(session)
+        target = _delete_filter(instance)
+        result = yield partial(collection.delete_many, target, session=driver_session)
+        if result.deleted_count:
+            return
+        if len(target) > 1:
+            exists = yield partial(
+                collection.count_documents, {"_id": target["_id"]}, limit=1, session=driver_session
+            )
+            if exists:
+                yield from self._abort_steps(session)
+                raise RevisionConflictError(instance, _revision_read(instance))
+        raise DocumentNotFoundError(instance)
+
 
 @dataclass
 class _FindPlan:
@@ -446,17 +572,7 @@ class AIOEngine(_QueryBuilding):
             update_existing_indexes: drop and recreate an index whose definition changed.
             session: an optional session.
         """
-        driver_session = self._get_session(session)
-        for model in models:
-            collection = self.get_collection(model)
-            for index in self._pymongo_indexes(model):
-                try:
-                    await collection.create_indexes([index], session=driver_session)
-                except pymongo.errors.OperationFailure as exc:
-                    if not update_existing_indexes or exc.code not in (85, 86):
-                        raise
-                    await collection.drop_index(index.document["name"], session=driver_session)
-                    await collection.create_indexes([index], session=driver_session)
+        await run_async(self._configure_steps(models, update_existing_indexes, session))
 
     def session(self) -> AIOSession:
         """A new session; use it as ``async with engine.session() as session``."""
@@ -509,42 +625,16 @@ class AIOEngine(_QueryBuilding):
             ...     ...
             >>> await engine.run_transaction(transfer)
         """
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            txn = AIOTransaction(
-                self,
-                read_concern=read_concern,
-                write_concern=write_concern,
-                read_preference=read_preference,
-                max_commit_time_ms=max_commit_time_ms,
-            )
-            await txn.start()
-            try:
-                result = await callback(txn)
-            except BaseException as exc:
-                if txn.is_started:
-                    await txn.abort()
-                if _transient(exc) and time.monotonic() < deadline:
-                    await asyncio.sleep(_backoff(attempt))
-                    continue
-                raise
-            if not txn.is_started:
-                return result  # the callback committed or aborted itself
-            while True:
-                try:
-                    await txn.commit()
-                    return result
-                except pymongo.errors.PyMongoError as exc:
-                    if _unknown_commit(exc) and time.monotonic() < deadline:
-                        continue
-                    if txn.is_started:
-                        await txn.abort()
-                    if _transient(exc) and time.monotonic() < deadline:
-                        break
-                    raise
-            await asyncio.sleep(_backoff(attempt))
+        options = {
+            "read_concern": read_concern,
+            "write_concern": write_concern,
+            "read_preference": read_preference,
+            "max_commit_time_ms": max_commit_time_ms,
+        }
+        return cast(
+            T,
+            await run_async(self._transaction_steps(callback, timeout, asyncio.sleep, options)),
+        )
 
     @overload
     def find(
@@ -658,42 +748,8 @@ class AIOEngine(_QueryBuilding):
     def _transaction_of(self, session: AIOSessionType) -> Any:
         return session if session is not None else current_session.get()
 
-    async def _write(
-        self, batches: list[SaveBatch], session: AIOSessionType, ordered: bool
-    ) -> None:
-        driver_session = self._get_session(session)
-        txn = self._transaction_of(session)
-        try:
-            for batch in batches:
-                collection = self.get_collection(batch.model)
-                if batch.one_by_one:
-                    for write in batch.writes:
-                        try:
-                            result = await collection.update_one(
-                                write.filter,
-                                write.update,
-                                upsert=write.upsert,
-                                session=driver_session,
-                            )
-                        except pymongo.errors.DuplicateKeyError as exc:
-                            raise write.duplicate_key(exc) from exc
-                        write.check(result)
-                        write.succeeded(txn)
-                    continue
-                try:
-                    await collection.bulk_write(
-                        [write.operation() for write in batch.writes],
-                        ordered=ordered,
-                        session=driver_session,
-                    )
-                except pymongo.errors.BulkWriteError as exc:
-                    raise batch.bulk_failed(exc, ordered, txn) from exc
-                for write in batch.writes:
-                    write.succeeded(txn)
-        except RevisionConflictError:
-            if isinstance(txn, AIOTransaction) and txn.is_started:
-                await txn.abort()
-            raise
+    def _new_transaction(self, **options: Any) -> AIOTransaction:
+        return AIOTransaction(self, **options)
 
     async def save(self, instance: ModelType, *, session: AIOSessionType = None) -> ModelType:
         """Insert or update the instance (only its changed fields), references first.
@@ -705,7 +761,7 @@ class AIOEngine(_QueryBuilding):
         """
         if not isinstance(instance, Model):
             raise TypeError("Can only call save with a Model instance")
-        await self._write(plan_saves([instance]), session, True)
+        await run_async(self._write_steps(plan_saves([instance]), session, True))
         return instance
 
     async def save_all(
@@ -722,7 +778,7 @@ class AIOEngine(_QueryBuilding):
         does; unordered, the others are still written. Instances that were
         written count as saved either way.
         """
-        await self._write(plan_saves(instances), session, ordered)
+        await run_async(self._write_steps(plan_saves(instances), session, ordered))
         return list(instances)
 
     async def delete(self, instance: ModelType, *, session: AIOSessionType = None) -> None:
@@ -733,20 +789,7 @@ class AIOEngine(_QueryBuilding):
             RevisionConflictError: the model has a ``revision_field`` and the
                 stored document is newer (a transaction in use is aborted).
         """
-        collection = self.get_collection(type(instance))
-        driver_session = self._get_session(session)
-        target = _delete_filter(instance)
-        result = await collection.delete_many(target, session=driver_session)
-        if result.deleted_count:
-            return
-        if len(target) > 1 and await collection.count_documents(
-            {"_id": target["_id"]}, limit=1, session=driver_session
-        ):
-            txn = self._transaction_of(session)
-            if isinstance(txn, AIOTransaction) and txn.is_started:
-                await txn.abort()
-            raise RevisionConflictError(instance, _revision_read(instance))
-        raise DocumentNotFoundError(instance)
+        await run_async(self._delete_steps(instance, session))
 
     async def remove(
         self,
@@ -966,17 +1009,7 @@ class SyncEngine(_QueryBuilding):
         update_existing_indexes: bool = False,
         session: SyncSessionType = None,
     ) -> None:
-        driver_session = self._get_session(session)
-        for model in models:
-            collection = self.get_collection(model)
-            for index in self._pymongo_indexes(model):
-                try:
-                    collection.create_indexes([index], session=driver_session)
-                except pymongo.errors.OperationFailure as exc:
-                    if not update_existing_indexes or exc.code not in (85, 86):
-                        raise
-                    collection.drop_index(index.document["name"], session=driver_session)
-                    collection.create_indexes([index], session=driver_session)
+        run_sync(self._configure_steps(models, update_existing_indexes, session))
 
     def session(self) -> SyncSession:
         return SyncSession(self)
@@ -1008,41 +1041,13 @@ class SyncEngine(_QueryBuilding):
         max_commit_time_ms: int | None = None,
     ) -> T:
         """Synchronous :meth:`AIOEngine.run_transaction`."""
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            txn = self.transaction(
-                read_concern=read_concern,
-                write_concern=write_concern,
-                read_preference=read_preference,
-                max_commit_time_ms=max_commit_time_ms,
-            )
-            txn.start()
-            try:
-                result = callback(txn)
-            except BaseException as exc:
-                if txn.is_started:
-                    txn.abort()
-                if _transient(exc) and time.monotonic() < deadline:
-                    time.sleep(_backoff(attempt))
-                    continue
-                raise
-            if not txn.is_started:
-                return result
-            while True:
-                try:
-                    txn.commit()
-                    return result
-                except pymongo.errors.PyMongoError as exc:
-                    if _unknown_commit(exc) and time.monotonic() < deadline:
-                        continue
-                    if txn.is_started:
-                        txn.abort()
-                    if _transient(exc) and time.monotonic() < deadline:
-                        break
-                    raise
-            time.sleep(_backoff(attempt))
+        options = {
+            "read_concern": read_concern,
+            "write_concern": write_concern,
+            "read_preference": read_preference,
+            "max_commit_time_ms": max_commit_time_ms,
+        }
+        return cast(T, run_sync(self._transaction_steps(callback, timeout, time.sleep, options)))
 
     @overload
     def find(
@@ -1142,44 +1147,16 @@ class SyncEngine(_QueryBuilding):
         )
         return results[0] if results else None
 
-    def _write(self, batches: list[SaveBatch], session: SyncSessionType, ordered: bool) -> None:
-        driver_session = self._get_session(session)
-        try:
-            for batch in batches:
-                collection = self.get_collection(batch.model)
-                if batch.one_by_one:
-                    for write in batch.writes:
-                        try:
-                            result = collection.update_one(
-                                write.filter,
-                                write.update,
-                                upsert=write.upsert,
-                                session=driver_session,
-                            )
-                        except pymongo.errors.DuplicateKeyError as exc:
-                            raise write.duplicate_key(exc) from exc
-                        write.check(result)
-                        write.succeeded(session)
-                    continue
-                try:
-                    collection.bulk_write(
-                        [write.operation() for write in batch.writes],
-                        ordered=ordered,
-                        session=driver_session,
-                    )
-                except pymongo.errors.BulkWriteError as exc:
-                    raise batch.bulk_failed(exc, ordered, session) from exc
-                for write in batch.writes:
-                    write.succeeded(session)
-        except RevisionConflictError:
-            if isinstance(session, SyncTransaction) and session.is_started:
-                session.abort()
-            raise
+    def _new_transaction(self, **options: Any) -> SyncTransaction:
+        return SyncTransaction(self, **options)
+
+    def _transaction_of(self, session: SyncSessionType) -> Any:
+        return session
 
     def save(self, instance: ModelType, *, session: SyncSessionType = None) -> ModelType:
         if not isinstance(instance, Model):
             raise TypeError("Can only call save with a Model instance")
-        self._write(plan_saves([instance]), session, True)
+        run_sync(self._write_steps(plan_saves([instance]), session, True))
         return instance
 
     def save_all(
@@ -1190,22 +1167,11 @@ class SyncEngine(_QueryBuilding):
         ordered: bool = True,
     ) -> list[ModelType]:
         """Synchronous :meth:`AIOEngine.save_all`."""
-        self._write(plan_saves(instances), session, ordered)
+        run_sync(self._write_steps(plan_saves(instances), session, ordered))
         return list(instances)
 
     def delete(self, instance: ModelType, *, session: SyncSessionType = None) -> None:
-        collection = self.get_collection(type(instance))
-        driver_session = self._get_session(session)
-        target = _delete_filter(instance)
-        if collection.delete_many(target, session=driver_session).deleted_count:
-            return
-        if len(target) > 1 and collection.count_documents(
-            {"_id": target["_id"]}, limit=1, session=driver_session
-        ):
-            if isinstance(session, SyncTransaction) and session.is_started:
-                session.abort()
-            raise RevisionConflictError(instance, _revision_read(instance))
-        raise DocumentNotFoundError(instance)
+        run_sync(self._delete_steps(instance, session))
 
     def remove(
         self,

@@ -71,7 +71,7 @@ def ours(feature: str) -> bool:
         "Aggregation into typed results": "output"
         in inspect.signature(AIOEngine.aggregate).parameters,
         "Bulk saves (one bulk write per collection)": "bulk_write"
-        in inspect.getsource(AIOEngine._write),
+        in inspect.getsource(AIOEngine._write_steps),
         "Update by query from field expressions": hasattr(AIOEngine, "update")
         and hasattr(SyncEngine, "update"),
         "Optimistic concurrency (revision field)": "revision_field"
