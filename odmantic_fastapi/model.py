@@ -70,11 +70,28 @@ from .field import (
 )
 from .index import Index, ODMBaseIndex, ODMSingleFieldIndex
 from .reference import ODMReferenceInfo
+from .typing import get_first_type_argument_subclassing, is_type_argument_subclass
+from .utils import (
+    Undefined,
+    is_dunder,
+    raise_on_invalid_collection_name,
+    raise_on_invalid_key_name,
+    to_snake_case,
+)
 
 __all__ = ["EmbeddedModel", "Model"]
 
 # Re-exported for code written against ODMantic's model module.
-_ODMANTIC_REEXPORTS = (BaseBSONModel, IncorrectGenericEmbeddedModelValue)
+_ODMANTIC_REEXPORTS = (
+    BaseBSONModel,
+    IncorrectGenericEmbeddedModelValue,
+    Undefined,
+    get_first_type_argument_subclassing,
+    is_dunder,
+    is_type_argument_subclass,
+    raise_on_invalid_collection_name,
+    raise_on_invalid_key_name,
+)
 
 BaseT = TypeVar("BaseT", bound="_BaseODMModel")
 
@@ -102,11 +119,6 @@ _IMMUTABLE_TYPES: tuple[type[Any], ...] = (
     bson.Regex,
     re.Pattern,
 )
-
-
-def to_snake_case(name: str) -> str:
-    tmp = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z0-9])([A-Z])", r"\1_\2", tmp).lower()
 
 
 def _subclass(value: Any, parent: type[Any] | tuple[type[Any], ...]) -> bool:
@@ -183,32 +195,6 @@ def _embedded_generic(annotation: Any) -> tuple[type["EmbeddedModel"], Any] | No
     return None
 
 
-# Helpers that ODMantic's model module exposes; kept under the same names for code that
-# imports them from there.
-class Undefined:
-    """Marks a value that is absent (distinct from None)."""
-
-
-def is_dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")
-
-
-def raise_on_invalid_key_name(name: str) -> None:
-    if name.startswith("$"):
-        raise TypeError("key_name cannot start with the dollar sign ($) character")
-    if "." in name:
-        raise TypeError("key_name cannot contain the dot (.) character")
-
-
-def raise_on_invalid_collection_name(collection_name: str, cls_name: str) -> None:
-    if "$" in collection_name:
-        raise TypeError(f"Invalid collection name for {cls_name}: cannot contain '$'")
-    if collection_name == "":
-        raise TypeError(f"Invalid collection name for {cls_name}: cannot be empty")
-    if collection_name.startswith("system."):
-        raise TypeError(f"Invalid collection name for {cls_name}: cannot start with 'system.'")
-
-
 def find_duplicate_key(fields: Iterable[ODMBaseField]) -> str | None:
     seen: set[str] = set()
     for field in fields:
@@ -227,17 +213,6 @@ def should_touch_field(value: Any = None, type_: Any = None) -> bool:
     return not (
         _subclass(type_, untouched) or isinstance(value, untouched) or get_origin(type_) is ClassVar
     )
-
-
-def is_type_argument_subclass(type_: Any, class_: type[Any]) -> bool:
-    return any(_subclass(arg, class_) for arg in get_args(type_))
-
-
-def get_first_type_argument_subclassing(type_: Any, class_: type[Any]) -> type[Any] | None:
-    for arg in get_args(type_):
-        if _subclass(arg, class_):
-            return cast(type[Any], arg)
-    return None
 
 
 def is_type_mutable(type_: Any) -> bool:

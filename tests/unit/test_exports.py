@@ -18,6 +18,8 @@ MODULES = [
     "session",
     "engine",
     "update",
+    "typing",
+    "utils",
 ]
 
 
@@ -42,7 +44,8 @@ def test_each_module_declares_all_and_provides_it(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["bson", "field", "index", "model", "query", "reference", "exceptions"]
+    "module",
+    ["bson", "field", "index", "model", "query", "reference", "exceptions", "typing", "utils"],
 )
 def test_public_names_of_odmantic_modules_exist_here(module: str) -> None:
     theirs = importlib.import_module(f"odmantic.{module}")
