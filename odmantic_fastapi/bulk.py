@@ -22,7 +22,7 @@ from pymongo import UpdateOne
 from pymongo.results import UpdateResult
 
 from .exceptions import DuplicateKeyError, RevisionConflictError
-from .model import Model, _BaseODMModel
+from .model import _CLEAN, Model, _BaseODMModel
 from .session import AIOTransaction, SyncTransaction
 
 __all__ = ["SaveBatch", "SaveWrite", "plan_saves"]
@@ -69,13 +69,13 @@ class SaveWrite:
     def succeeded(self, txn: Any) -> None:
         """Mark the instance clean; an aborted transaction marks it changed again."""
         instance, fields, revision = self.instance, self.fields, self.revision
-        object.__setattr__(instance, "__fields_modified__", set())
+        object.__setattr__(instance, "__fields_modified__", _CLEAN)
         if revision is not None:
             instance.__dict__[revision[0]] = revision[1] + 1
         if isinstance(txn, AIOTransaction | SyncTransaction):
 
             def undo() -> None:
-                instance.__fields_modified__.update(fields)
+                instance._modified().update(fields)
                 if revision is not None:
                     instance.__dict__[revision[0]] = revision[1]
 

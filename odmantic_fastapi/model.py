@@ -41,7 +41,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticUndefined
 
 from ._compat import PydanticModelMetaclass as _PydanticMetaclass
-from ._compat import own_schema_validator
+from ._compat import own_schema_serializer, own_schema_validator
 from .bson import (
     _BSON_SUBSTITUTED_FIELDS,
     BaseBSONModel,
@@ -94,6 +94,9 @@ _ODMANTIC_REEXPORTS = (
 )
 
 BaseT = TypeVar("BaseT", bound="_BaseODMModel")
+
+#: The unsaved fields of every clean instance (see ``_BaseODMModel._modified``).
+_CLEAN: frozenset[str] = frozenset()
 
 _IMMUTABLE_TYPES: tuple[type[Any], ...] = (
     type(None),
@@ -225,14 +228,40 @@ def validate_type(type_: Any) -> Any:
     return _substitute(type_)
 
 
+def _copy_schema(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {key: _copy_schema(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_copy_schema(item) for item in schema]
+    return schema
+
+
+def _model_fields_of(schema: Any, cls: type[Any]) -> dict[str, Any]:
+    """The fields of ``cls``'s own model schema inside ``schema`` (maybe among definitions)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "model" and schema.get("cls") is cls:
+            return cast(dict[str, Any], schema.get("schema", {}).get("fields", {}))
+        children: Iterable[Any] = schema.values()
+    elif isinstance(schema, list):
+        children = schema
+    else:
+        return {}
+    for child in children:
+        found = _model_fields_of(child, cls)
+        if found:
+            return found
+    return {}
+
+
 def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
     """A copy of a core schema for values read from BSON, where some checks cannot fail.
 
     Dates decoded from BSON are already naive and millisecond-precise, so the
     Python after-validator that enforces it is dropped; the post-init hook that
     marks a new instance as entirely modified is dropped for ``cls`` itself,
-    since a parsed document starts with nothing modified. Everything else is
-    validated exactly as for user input.
+    since a parsed document starts with nothing modified, and its primary
+    field reads the document's ``_id``. Everything else is validated exactly
+    as for user input.
     """
     if isinstance(schema, dict):
         if (
@@ -243,6 +272,12 @@ def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
         copied = {key: _without_redundant_checks(value, cls) for key, value in schema.items()}
         if copied.get("type") == "model" and copied.get("cls") is cls:
             copied.pop("post_init", None)
+            primary = getattr(cls, "__primary_field__", None)
+            fields = copied.get("schema", {}).get("fields", {})
+            if primary in fields:
+                # Documents hold the primary key as "_id": read it there, with no renaming copy.
+                # (Nested models keep their own validators, which pydantic-core reuses.)
+                fields[primary] = {**fields[primary], "validation_alias": "_id"}
         return copied
     if isinstance(schema, list):
         return [_without_redundant_checks(item, cls) for item in schema]
@@ -303,6 +338,8 @@ class _DocCodec:
         # key-by-key copy needed to keep the document's field order.
         self.custom_renames = any(name != primary_name for name, _ in self.renames)
         self.key_of = dict(self.renames)
+        # Doc validators read the primary key from "_id" themselves (_without_redundant_checks).
+        self.doc_renames = [(name, key) for name, key in self.renames if name != primary_name]
         self.references: list[tuple[str, str, type[_BaseODMModel]]] = [
             (name, f.key_name, f.model)
             for name, f in fields.items()
@@ -336,6 +373,25 @@ class _DocCodec:
         self.field_of_key = {f.key_name: name for name, f in fields.items()}
         discriminator = cls.__discriminator__
         self.discriminator_key = discriminator[0] if discriminator is not None else None
+        # Such an instance dumps straight to its document when its primary key is
+        # serialized as "_id" (see _BaseODMModel._doc_serializer).
+        self.direct_dump = not (
+            self.custom_renames
+            or self.references
+            or self.kept_references
+            or self.embedded
+            or self.embedded_generic
+            or self.serializers
+        )
+        # A document of such a class is validation input as it is: the fast path.
+        self.direct = not (
+            self.doc_renames
+            or self.references
+            or self.kept_references
+            or self.embedded
+            or self.embedded_generic
+            or discriminator
+        )
         self.optional_defaults = [
             (name, f)
             for name, f in fields.items()
@@ -386,9 +442,18 @@ class _DocCodec:
         return doc
 
     def from_doc(
-        self, model: type["_BaseODMModel"], raw: Mapping[str, Any], loc: tuple[str | int, ...]
+        self,
+        model: type["_BaseODMModel"],
+        raw: Mapping[str, Any],
+        loc: tuple[str | int, ...],
+        *,
+        top: bool = False,
     ) -> tuple[list[InitErrorDetails], dict[str, Any]]:
-        """A document as validation input (field names), with ODMantic's missing-key errors."""
+        """A document as validation input (field names), with ODMantic's missing-key errors.
+
+        ``top``: for the doc validator of ``model`` itself, which reads ``_id``;
+        nested models are validated by their own validators, which read ``id``.
+        """
         errors: list[InitErrorDetails] = []
         missing = self.required_keys - raw.keys()
         for key in missing:
@@ -452,7 +517,7 @@ class _DocCodec:
                     errors.extend(sub_errors)
                     items.append(item)
                 data[key] = items
-        for name, key in self.renames:
+        for name, key in self.doc_renames if top else self.renames:
             if key in data:
                 data[name] = data.pop(key)
         return errors, data
@@ -731,7 +796,7 @@ class _BaseODMModel(BaseModel):
         __references__: ClassVar[tuple[str, ...]]
         __doc_codec__: ClassVar[_DocCodec]
         __all_field_names__: ClassVar[frozenset[str]]
-        __fields_modified__: ClassVar[set[str]]
+        __fields_modified__: ClassVar[set[str] | frozenset[str]]
         model_config: ClassVar[ODMConfigDict]
 
     # Set per Model class by the metaclass (beyond ODMantic: hierarchies, revisions).
@@ -752,7 +817,21 @@ class _BaseODMModel(BaseModel):
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
-        self.__fields_modified__.add(name)
+        self._modified().add(name)
+
+    def _modified(self) -> set[str]:
+        """The instance's own set of unsaved fields, to add to.
+
+        A parsed or saved instance shares one empty frozenset until a field
+        changes: a set per instance would be one more object for the garbage
+        collector to track, for every document read.
+        """
+        current = self.__fields_modified__
+        if isinstance(current, set):
+            return current
+        modified: set[str] = set(current)
+        object.__setattr__(self, "__fields_modified__", modified)
+        return modified
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy whose fields all count as modified, so saving it writes the whole document."""
@@ -838,7 +917,7 @@ class _BaseODMModel(BaseModel):
             ):
                 self.__dict__[name] = new_value
                 self.model_fields_set.add(name)
-                self.__fields_modified__.add(name)
+                self._modified().add(name)
 
     def update(self, patch_object: BaseModel | Mapping[str, Any], **kwargs: Any) -> None:
         """Deprecated spelling of :meth:`model_update`, kept for ODMantic code."""
@@ -846,8 +925,12 @@ class _BaseODMModel(BaseModel):
 
     def model_dump_doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """The document stored for this instance (key names, BSON values, reference ids)."""
-        raw = self.model_dump(include=set(include) if include is not None else None)
-        doc = self.__doc_codec__.to_doc(raw)
+        selected = set(include) if include is not None else None
+        if self.__doc_codec__.direct_dump:
+            serializer = type(self).__dict__.get("__doc_serializer__") or self._doc_serializer()
+            doc: dict[str, Any] = serializer.to_python(self, include=selected, by_alias=True)
+        else:
+            doc = self.__doc_codec__.to_doc(self.model_dump(include=selected))
         discriminator = self.__discriminator__
         if discriminator is not None:
             doc[discriminator[0]] = discriminator[1]
@@ -864,29 +947,62 @@ class _BaseODMModel(BaseModel):
         Raises:
             DocumentParsingError: the document lacks a key or holds an invalid value.
         """
-        discriminator = cls.__discriminator__
-        if discriminator is not None:
+        validator = cls.__dict__.get("__doc_validator__") or cls._doc_validator()
+        codec = cls.__doc_codec__
+        if codec.direct and type(raw_doc) is dict and raw_doc.keys() >= codec.required_keys:
+            # The hot path: pydantic-core reads the document as it is. A failure
+            # goes through the general path below, which reports it ODMantic's way.
+            try:
+                instance = validator.validate_python(raw_doc)
+            except ValidationError:
+                pass
+            else:
+                object.__setattr__(instance, "__fields_modified__", _CLEAN)
+                return cast(Self, instance)
+        if cls.__discriminator__ is not None:
             target = cls._class_of_doc(raw_doc)
             if target is not cls:
                 return cast(Self, target.model_validate_doc(raw_doc))
-        errors, data = cls.__doc_codec__.from_doc(cls, raw_doc, ())
+        errors, data = codec.from_doc(cls, raw_doc, (), top=True)
         primary_value = raw_doc.get("_id")
         if errors:
             raise DocumentParsingError(errors, cls, primary_value)
-        validator = cls.__dict__.get("__doc_validator__")
-        if validator is None:
-            validator = own_schema_validator(
-                cls, _without_redundant_checks(cls.__pydantic_core_schema__, cls)
-            )
-            type.__setattr__(cls, "__doc_validator__", validator)
         try:
-            instance = cast(Self, validator.validate_python(data))
+            instance = validator.validate_python(data)
         except ValidationError as exc:
             raise DocumentParsingError(
                 cast(list[InitErrorDetails], exc.errors()), cls, primary_value
             ) from None
         instance._mark_clean()
-        return instance
+        return cast(Self, instance)
+
+    @classmethod
+    def _doc_serializer(cls) -> Any:
+        """The serializer of documents: the model's, with the primary key written as ``_id``.
+
+        Only used for classes whose dump needs no other change (``direct_dump``).
+        """
+        schema = _copy_schema(cls.__pydantic_core_schema__)
+        primary = getattr(cls, "__primary_field__", None)
+        fields = _model_fields_of(schema, cls)
+        if primary is not None and primary not in fields:
+            raise RuntimeError(f"no model schema of {cls.__name__} in its core schema")
+        for name, field in fields.items():
+            field.pop("serialization_alias", None)  # key names come from the ODM, not aliases
+            if name == primary:
+                field["serialization_alias"] = "_id"
+        serializer = own_schema_serializer(cls, schema)
+        type.__setattr__(cls, "__doc_serializer__", serializer)
+        return serializer
+
+    @classmethod
+    def _doc_validator(cls) -> Any:
+        """The validator of documents, built on first use (see ``_without_redundant_checks``)."""
+        validator = own_schema_validator(
+            cls, _without_redundant_checks(cls.__pydantic_core_schema__, cls)
+        )
+        type.__setattr__(cls, "__doc_validator__", validator)
+        return validator
 
     @classmethod
     def _class_of_doc(cls, raw_doc: Mapping[str, Any]) -> type["_BaseODMModel"]:
@@ -914,7 +1030,7 @@ class _BaseODMModel(BaseModel):
         return cls.model_validate_doc(raw_doc)
 
     def _mark_clean(self) -> None:
-        object.__setattr__(self, "__fields_modified__", set())
+        object.__setattr__(self, "__fields_modified__", _CLEAN)
         for name in self.__references__:
             value = self.__dict__.get(name)
             if isinstance(value, _BaseODMModel):
