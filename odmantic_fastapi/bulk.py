@@ -126,16 +126,13 @@ class SaveBatch:
 
 def _write_for(instance: Model) -> SaveWrite | None:
     cls = type(instance)
-    fields = set(instance.__fields_modified__) | set(instance.__mutable_fields__)
-    revision_field = cls.__revision_field__
+    fields = set(instance.__fields_modified__) | instance.__mutable_fields__
     if not fields:
         return None
+    revision_field = cls.__revision_field__
     doc = instance.model_dump_doc(include=fields)
     primary_doc = doc if "_id" in doc else instance.model_dump_doc(include={cls.__primary_field__})
     filter_: dict[str, Any] = {"_id": primary_doc["_id"]}
-    discriminator = cls.__discriminator__
-    if discriminator is not None:
-        doc[discriminator[0]] = discriminator[1]
     if revision_field is None:
         return SaveWrite(instance, filter_, {"$set": doc}, True, fields)
     key = cls.__odm_fields__[revision_field].key_name
