@@ -14,6 +14,8 @@ from typing import Any
 import bson
 from bson import Int64, ObjectId
 
+__all__ = ["main"]
+
 HEADER = struct.Struct("<iiii")
 
 
