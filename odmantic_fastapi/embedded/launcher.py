@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -120,12 +122,25 @@ class ServerProcess:
         host: str = "127.0.0.1",
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
+        max_connections: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.max_connections = max_connections
         self.process: subprocess.Popen[str] | None = None
         self._url: str | None = None
+        # The server's log goes to a file, never to a pipe nobody reads: a full
+        # pipe would block the server on its next log line.
+        self._log: IO[bytes] | None = None
+
+    def log(self) -> str:
+        """What the server has logged so far (its standard error)."""
+        if self._log is None:
+            return ""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     @property
     def url(self) -> str:
@@ -137,22 +152,31 @@ class ServerProcess:
         args = [sys.executable, "-m", "odmantic_fastapi.embedded", "--host", self.host]
         args += ["--port", str(self.port)]
         args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        if self.max_connections is not None:
+            args += ["--max-connections", str(self.max_connections)]
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop() and kill()
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True)
         stdout: IO[str] | None = self.process.stdout
         assert stdout is not None
         line_holder: list[str] = []
-        reader = threading.Thread(target=lambda: line_holder.append(stdout.readline()))
-        reader.start()
-        reader.join(timeout)
+
+        def read_url_then_drain() -> None:
+            with stdout:
+                line_holder.append(stdout.readline())
+                for _ in stdout:  # anything printed later must not fill the pipe either
+                    pass
+
+        threading.Thread(target=read_url_then_drain, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not line_holder and time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(0.01)
         line = line_holder[0].strip() if line_holder else ""
         if not line.startswith("mongodb://"):
             process = self.process
             if process.poll() is None:
                 process.kill()
             process.wait()
-            stderr = process.stderr.read() if process.stderr else ""
+            stderr = self.log()
             self._close()
             raise RuntimeError(f"the embedded server did not start: {stderr.strip() or line}")
         self._url = line
@@ -187,12 +211,11 @@ class ServerProcess:
         self._close()
 
     def _close(self) -> None:
-        if self.process is not None:
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    stream.close()
         self.process = None
         self._url = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> Self:
         self.start()

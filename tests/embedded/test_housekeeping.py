@@ -1,13 +1,15 @@
 """Limits and expiry: the connection limit, idle cursors, idle sessions."""
 
+import contextlib
 import socket
 import struct
 import time
 from typing import Any
 
 import bson
+from pymongo import MongoClient
 
-from odmantic_fastapi.embedded import EmbeddedServer
+from odmantic_fastapi.embedded import EmbeddedServer, ServerProcess
 from odmantic_fastapi.embedded.cursors import IDLE_TIMEOUT_SECONDS, CursorRegistry
 from odmantic_fastapi.embedded.storage import Store
 from odmantic_fastapi.embedded.transactions import SessionRegistry
@@ -85,3 +87,27 @@ def test_idle_sessions_expire_and_abandoned_transactions_abort() -> None:
     assert sessions.stats()["totalAborted"] == 1
     assert sessions.reap(now + sessions.session_timeout_seconds + 1) == 0
     assert sessions.sessions == {}
+
+
+def test_a_server_process_keeps_serving_whatever_it_logs() -> None:
+    """Refused connections each log a line; 160 kB of log must not stall the server.
+
+    (Its log once went to a pipe nobody read: the server blocked after 64 kB.)
+    """
+    with ServerProcess(max_connections=3) as server:
+        host, port = server.url.removeprefix("mongodb://").split("/")[0].split(":")
+        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+        for _ in range(2000):
+            with (
+                socket.create_connection((host, int(port)), timeout=10) as refused,
+                contextlib.suppress(ConnectionResetError),
+            ):
+                refused.recv(1)  # the server closes it at once
+        for connection in held:
+            connection.close()
+        assert len(server.log()) > 64 * 1024
+        client: MongoClient[dict[str, Any]] = MongoClient(server.url, serverSelectionTimeoutMS=5000)
+        try:
+            assert client.admin.command("ping")["ok"] == 1
+        finally:
+            client.close()
