@@ -17,7 +17,7 @@ from bson import Decimal128, Int64, Timestamp
 from .compare import compare, is_number, sort_key, values_equal
 from .errors import CommandError
 
-__all__ = ["apply_update", "is_replacement", "modifies", "validate_replacement"]
+__all__ = ["apply_update", "is_replacement", "modifies", "plain_set", "validate_replacement"]
 
 _OPERATORS = frozenset(
     {
@@ -559,6 +559,19 @@ class _NoCollections:
         raise CommandError(72, "$lookup is not allowed within an update pipeline")
 
 
+def plain_set(update: Any) -> Mapping[str, Any] | None:
+    """The fields of an update that only ``$set``s top-level fields, else None."""
+    if type(update) is not dict or len(update) != 1:
+        return None
+    fields = update.get("$set")
+    if type(fields) is not dict or not fields:
+        return None
+    for key in fields:
+        if type(key) is not str or not key or "." in key or key[0] == "$":
+            return None
+    return fields
+
+
 def apply_update(
     doc: Mapping[str, Any],
     update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -571,6 +584,14 @@ def apply_update(
     """The document after ``update``; ``doc`` itself is left unchanged."""
     if isinstance(update, list):
         return _apply_pipeline(doc, update)
+    simple = plain_set(update) if array_filters is None else None
+    if simple is not None:
+        # What ODM saves send: $set of top-level fields. Existing fields keep their
+        # place and new ones follow in name order, as the general path below does.
+        new = dict(doc)
+        for key in sorted(simple):
+            new[key] = simple[key]
+        return new
     if not isinstance(update, Mapping):
         raise CommandError(14, "update must be an object or an array")
     filters = _compile_array_filters(array_filters)

@@ -271,3 +271,21 @@ def test_ttl_decides_on_the_latest_version_not_an_older_one(db: Database[Any]) -
             pinning.abort_transaction()
     finally:
         admin.command({"setParameter": 1, "ttlMonitorSleepSecs": previous})
+
+
+def test_set_by_id_keeps_field_order_and_upserts_in_name_order(db: Database[Any]) -> None:
+    """The shape of every ODM save: update_one({"_id": v}, {"$set": ...}, upsert=True)."""
+    result = db.saves.update_one({"_id": 1}, {"$set": {"z": 1, "_id": 1, "a": 2}}, upsert=True)
+    assert (result.matched_count, result.modified_count, result.upserted_id) == (0, 0, 1)
+    assert list(db.saves.find_one({"_id": 1}) or {}) == ["_id", "a", "z"]
+    result = db.saves.update_one({"_id": 1}, {"$set": {"y": 3, "z": 9, "b": 4}}, upsert=True)
+    assert (result.matched_count, result.modified_count, result.upserted_id) == (1, 1, None)
+    assert db.saves.find_one({"_id": 1}) == {"_id": 1, "a": 2, "z": 9, "b": 4, "y": 3}
+    assert list(db.saves.find_one({"_id": 1}) or {}) == ["_id", "a", "z", "b", "y"]
+    same = db.saves.update_one({"_id": 1}, {"$set": {"a": 2}})
+    assert (same.matched_count, same.modified_count) == (1, 0)
+    assert db.saves.update_one({"_id": 2}, {"$set": {"a": 1}}).matched_count == 0
+    assert db.saves.count_documents({}) == 1
+    with pytest.raises(OperationFailure) as caught:
+        db.saves.update_one({"_id": 1}, {"$set": {"_id": 2}})
+    assert caught.value.code == 66

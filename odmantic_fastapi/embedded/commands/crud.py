@@ -1,5 +1,6 @@
 """Document commands: insert, find, getMore, killCursors, update, delete, findAndModify, count, distinct."""
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..matcher import Matcher, compile_filter
 from ..projection import compile_projection
 from ..sorting import compile_sort
 from ..storage import Collection, LockWait, id_key
-from ..update import apply_update, is_replacement, modifies, validate_replacement
+from ..update import apply_update, is_replacement, modifies, plain_set, validate_replacement
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 
@@ -314,6 +315,8 @@ async def _update_one_statement(
     array_filters = _array_filters(spec)
     if multi and is_replacement(update):
         raise CommandError(9, "multi update is not supported for replacement-style update")
+    if array_filters is None and isinstance(update, dict) and _by_id(filter) and plain_set(update):
+        return await _set_by_id(ctx, coll, filter["_id"], update, upsert)
     matcher = compile_filter(filter, text_fields=text_fields(coll))
     done: set[Any] = set()
     n = modified = 0
@@ -341,6 +344,49 @@ async def _update_one_statement(
     if n or not upsert:
         return n, modified, None, last_old, last_new
     doc = _upsert_document(filter, update, array_filters)
+    _check_document(doc)
+    await _insert_new(ctx, coll, doc)
+    return 1, 0, doc["_id"], None, doc
+
+
+def _by_id(filter: Mapping[str, Any]) -> bool:
+    """Whether the filter is ``{"_id": value}`` with a plain value (no operators, arrays, regexes)."""
+    return (
+        len(filter) == 1
+        and "_id" in filter
+        and not isinstance(filter["_id"], dict | list | bson.Regex | re.Pattern)
+    )
+
+
+async def _set_by_id(
+    ctx: Context, coll: Collection, id_value: Any, update: Mapping[str, Any], upsert: bool
+) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
+    """``update_one({"_id": v}, {"$set": {...}})``, what every ODM save sends, without a scan.
+
+    The same checks and results as the general path of ``_update_one_statement``.
+    """
+    key = id_key(id_value)
+    while True:
+        try:
+            old = ctx.server.store.get(coll, key, ctx.write_set)
+            if old is None:
+                break
+            new = apply_update(old, update)
+            if sort_key(new.get("_id")) != sort_key(old["_id"]):
+                raise CommandError(
+                    66,
+                    "Performing an update on the path '_id' would modify the immutable field '_id'",
+                )
+            if not modifies(old, new):
+                return 1, 0, None, old, new
+            _check_document(new)
+            ctx.write(coll, key, new, new["_id"])
+            return 1, 1, None, old, new
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+    if not upsert:
+        return 0, 0, None, None, None
+    doc = _with_id(apply_update({"_id": id_value}, update, is_insert=True))
     _check_document(doc)
     await _insert_new(ctx, coll, doc)
     return 1, 0, doc["_id"], None, doc
