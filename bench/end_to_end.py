@@ -64,6 +64,7 @@ OPERATIONS = tuple(COUNTS)
 SLICES = 10
 # Raw pymongo also sends save_all's writes by hand, to tell the server's share from the ODM's.
 UPSERTS = "insert as bulk upserts"
+NEW_MODELS = "save_all of new models with automatic ids"
 BASELINE = "raw pymongo async"
 
 
@@ -204,6 +205,20 @@ class Ours(_Contender):
 
     async def insert(self) -> None:
         await self.engine.save_all(self.books)
+
+    async def insert_new_models(self, docs: list[dict[str, Any]]) -> float:
+        """Seconds for save_all of new models as users make them (automatic ids): inserts.
+
+        The "insert" operation passes each document's id to the constructor, so
+        that every contender stores the same ids; save_all must then upsert, as
+        ODMantic does, since a document with that id could exist.
+        """
+        await self.engine.database.book.drop()
+        books = [Book(**_fields(d)) for d in docs]
+        gc.collect()
+        start = time.perf_counter()
+        await self.engine.save_all(books)
+        return time.perf_counter() - start
 
     async def find_all(self) -> int:
         self.found = await self.engine.find(Book)
@@ -379,6 +394,8 @@ async def _round(
             seconds[contender.name][op] += time.perf_counter() - start
     baseline = next(c for c in order if isinstance(c, Raw))
     seconds[baseline.name][UPSERTS] = await baseline.insert_as_upserts()
+    ours = next(c for c in order if type(c) is Ours)
+    seconds[ours.name][NEW_MODELS] = await ours.insert_new_models(docs)
     for contender in order:
         assert await contender.find_all() == len(docs), contender.name
     return seconds
@@ -393,6 +410,7 @@ async def _measure(
         c.name: {op: [] for op in OPERATIONS} for c in contenders
     }
     times[BASELINE][UPSERTS] = []
+    times[Ours.name][NEW_MODELS] = []
     for contender in contenders:
         await contender.open()
     try:
@@ -426,6 +444,10 @@ def run(quick: bool) -> dict[str, Any]:
     upserts_ratio = statistics.median(
         up / insert for up, insert in zip(upserts, times[BASELINE]["insert"], strict=True)
     )
+    new_models = times[Ours.name].pop(NEW_MODELS)
+    new_models_ratio = statistics.median(
+        new / insert for new, insert in zip(new_models, times[BASELINE]["insert"], strict=True)
+    )
     contenders: dict[str, Any] = {}
     for name, by_op in times.items():
         contenders[name] = {
@@ -449,6 +471,8 @@ def run(quick: bool) -> dict[str, Any]:
         "contenders": contenders,
         # The same documents sent as save_all sends them, over insert_many's time.
         "raw_bulk_upserts_over_insert_many": upserts_ratio,
+        # save_all of new models with automatic ids (inserts), over insert_many's time.
+        "save_all_new_models_over_insert_many": new_models_ratio,
     }
 
 
@@ -469,6 +493,8 @@ def main() -> None:
         print(f"{name:34s}{cells}")
     upserts = results["raw_bulk_upserts_over_insert_many"]
     print(f"raw bulk_write of upserts (what save_all sends) / insert_many: {upserts:.2f}x")
+    new_models = results["save_all_new_models_over_insert_many"]
+    print(f"save_all of new models with automatic ids / insert_many: {new_models:.2f}x")
     print(f"written to {path}")
 
 

@@ -13,16 +13,20 @@ Both engines plan saves here and only send the plan, so ``save`` and
   at a time, so a save never overwrites a newer version of the document.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pymongo.errors
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.results import UpdateResult
 
+from .bson import ObjectId
 from .exceptions import DuplicateKeyError, RevisionConflictError
 from .model import _CLEAN, Model, _BaseODMModel
+from .reference import LazyReference
 from .session import AIOTransaction, SyncTransaction
 
 __all__ = ["SaveBatch", "SaveWrite", "plan_saves"]
@@ -30,8 +34,6 @@ __all__ = ["SaveBatch", "SaveWrite", "plan_saves"]
 
 def referenced_instances(instance: _BaseODMModel) -> Iterator[Model]:
     """The Model instances ``instance`` points at through its reference fields."""
-    from .reference import LazyReference
-
     for name in type(instance).__references__:
         value = instance.__dict__.get(name)
         items = value if isinstance(value, list | tuple) else (value,)
@@ -46,25 +48,38 @@ def _walk(instance: Model, seen: set[int], out: list[Model]) -> None:
     if id(instance) in seen:
         return
     seen.add(id(instance))
-    for referenced in referenced_instances(instance):
-        _walk(referenced, seen, out)
+    if type(instance).__references__:
+        for referenced in referenced_instances(instance):
+            _walk(referenced, seen, out)
     out.append(instance)
 
 
-@dataclass
+@dataclass(slots=True)
 class SaveWrite:
-    """The upsert persisting one instance's changes."""
+    """The upsert (or, for a new document, the insert) persisting one instance's changes."""
 
     instance: Model
     filter: dict[str, Any]
     update: dict[str, Any]
     upsert: bool
-    fields: set[str]
+    fields: AbstractSet[str]
     revision: tuple[str, int] | None = None
     """The revision field and the revision the instance was read at."""
+    insert: dict[str, Any] | None = None
+    """The whole document, when no stored document can have its id (see ``_is_new``)."""
 
-    def operation(self) -> UpdateOne:
+    def operation(self) -> InsertOne[Any] | UpdateOne:
+        if self.insert is not None:
+            return InsertOne(self.insert)
         return UpdateOne(self.filter, self.update, upsert=self.upsert)
+
+    def send(self, collection: Any, session: Any) -> Callable[[], Any]:
+        """The driver call making this write on its own."""
+        if self.insert is not None:
+            return partial(collection.insert_one, self.insert, session=session)
+        return partial(
+            collection.update_one, self.filter, self.update, upsert=self.upsert, session=session
+        )
 
     def succeeded(self, txn: Any) -> None:
         """Mark the instance clean; an aborted transaction marks it changed again."""
@@ -81,9 +96,14 @@ class SaveWrite:
 
             txn.on_abort(undo)
 
-    def check(self, result: UpdateResult) -> None:
+    def check(self, result: Any) -> None:
         """Raise if a revision-checked write matched no document at its revision."""
-        if self.revision is not None and result.matched_count == 0 and result.upserted_id is None:
+        if (
+            self.revision is not None
+            and isinstance(result, UpdateResult)
+            and result.matched_count == 0
+            and result.upserted_id is None
+        ):
             raise RevisionConflictError(self.instance, self.revision[1])
 
     def duplicate_key(self, exc: pymongo.errors.DuplicateKeyError) -> Exception:
@@ -124,13 +144,40 @@ class SaveBatch:
         return exc
 
 
+def _is_new(instance: Model) -> bool:
+    """Whether no stored document can have this instance's id, so an insert equals the upsert.
+
+    True for an instance as its constructor made it, never saved, read, copied or
+    changed (its modified-field set was never materialized), whose primary key is
+    the automatic ObjectId from the default factory: a fresh ObjectId is unique.
+    Anything else is written with ODMantic's upsert.
+    """
+    try:
+        object.__getattribute__(instance, "__fields_modified__")
+    except AttributeError:
+        cls = type(instance)
+        auto = cls.__dict__.get("__automatic_id__")
+        if auto is None:
+            auto = cls.__pydantic_fields__[cls.__primary_field__].default_factory is ObjectId
+            type.__setattr__(cls, "__automatic_id__", auto)
+        return bool(auto) and cls.__primary_field__ not in instance.__pydantic_fields_set__
+    return False
+
+
 def _write_for(instance: Model) -> SaveWrite | None:
     cls = type(instance)
+    revision_field = cls.__revision_field__
+    # Before reading __fields_modified__, which materializes it.
+    if revision_field is None and _is_new(instance):
+        doc = instance.model_dump_doc()
+        return SaveWrite(
+            instance, {"_id": doc["_id"]}, {}, True, cls.__all_field_names__, insert=doc
+        )
     fields = set(instance.__fields_modified__) | instance.__mutable_fields__
     if not fields:
         return None
-    revision_field = cls.__revision_field__
-    doc = instance.model_dump_doc(include=fields)
+    # An instance changed everywhere writes every field: no include filter to apply then.
+    doc = instance.model_dump_doc(include=None if fields >= cls.__all_field_names__ else fields)
     primary_doc = doc if "_id" in doc else instance.model_dump_doc(include={cls.__primary_field__})
     filter_: dict[str, Any] = {"_id": primary_doc["_id"]}
     if revision_field is None:
@@ -156,7 +203,11 @@ def plan_saves(instances: Sequence[Model]) -> list[SaveBatch]:
     for instance in instances:
         if not isinstance(instance, Model):
             raise TypeError("Can only call save with a Model instance")
-        _walk(instance, seen, ordered)
+        if type(instance).__references__:
+            _walk(instance, seen, ordered)
+        elif id(instance) not in seen:
+            seen.add(id(instance))
+            ordered.append(instance)
     batches: dict[str, SaveBatch] = {}
     for instance in ordered:
         write = _write_for(instance)

@@ -499,3 +499,28 @@ async def test_every_addition_joins_a_session(mongodb_url: str, mongodb_database
         assert await engine.count(Owner) == 1
     finally:
         await client.close()
+
+
+def test_only_untouched_new_instances_with_automatic_ids_are_inserted() -> None:
+    """An insert equals ODMantic's upsert only when no stored document can have the id."""
+    from odmantic_fastapi.bulk import plan_saves
+
+    def sent(instance: Model) -> str:
+        return type(plan_saves([instance])[0].writes[0].operation()).__name__
+
+    assert sent(owner("ann")) == "InsertOne"
+    given_id = Owner(id=owner("x").id, name="b", email="b@example.com")
+    assert sent(given_id) == "UpdateOne"
+    copied = owner("cid").model_copy()
+    assert sent(copied) == "UpdateOne"
+    changed = owner("dan")
+    changed.name = "daniel"
+    assert sent(changed) == "UpdateOne"
+
+
+async def test_saving_a_copy_of_a_stored_instance_overwrites_it(aio_engine: AIOEngine) -> None:
+    ann = owner("ann")
+    await aio_engine.save(ann)
+    copy = ann.model_copy(update={"name": "anna"})
+    await aio_engine.save(copy)
+    assert [o.name for o in await aio_engine.find(Owner)] == ["anna"]
