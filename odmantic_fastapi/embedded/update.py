@@ -105,6 +105,13 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _as_index(part: str | int) -> int | None:
+    """An array index named by a path part (``3`` or ``"3"``), else None."""
+    if isinstance(part, int):
+        return part
+    return int(part) if part.isdigit() else None
+
+
 class _Writer:
     """Copy-on-write access to a document being updated."""
 
@@ -124,10 +131,12 @@ class _Writer:
         node: Any = self.root
         for part in path:
             # Two branches so mypy narrows node and part separately in each.
-            if isinstance(node, dict) and isinstance(part, str) and part in node:  # noqa: SIM114
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                node = node[part]
+            elif isinstance(node, list) and (index := _as_index(part)) is not None:
+                if index >= len(node):
+                    return False, None
+                node = node[index]
             else:
                 return False, None
         return True, node
@@ -153,10 +162,14 @@ class _Writer:
                     )
                 node = self._own(node, part)
             else:
+                position = _as_index(part)
+                padded = position is not None and position >= len(node)
                 index = self._list_index(node, part, path, create)
                 if index is None:
                     return None
-                if node[index] is None and create:
+                if node[index] is None and create and padded:
+                    # Only an element the update itself appends may become a document;
+                    # a stored null blocks the path, as any other scalar does.
                     node[index] = {}
                     self._owned.add(id(node[index]))
                 elif not isinstance(node[index], dict | list):
@@ -200,14 +213,14 @@ class _Writer:
         if isinstance(container, dict):
             container.pop(str(last), None)
         elif isinstance(container, list):
-            index = int(last)
-            if index < len(container):
+            index = _as_index(last)
+            if index is not None and index < len(container):
                 container[index] = None
 
     def array_for_write(self, path: Path, op: str) -> list[Any]:
         """The array at ``path`` (owned, created empty when missing) for $push and friends."""
         found, value = self.get(path)
-        if not found or (value is None and op in ("$push", "$addToSet")):
+        if not found:
             self.set(path, [])
         elif not isinstance(value, list):
             raise CommandError(
@@ -234,14 +247,18 @@ def _render(value: Any) -> str:
 # -- numbers -------------------------------------------------------------
 
 
+_MISSING: Any = object()
+
+
 def _arith(op: str, current: Any, operand: Any, path: str) -> Any:
+    """``current`` (``_MISSING`` when the field is absent) after $inc or $mul by ``operand``."""
     if not is_number(operand):
         raise CommandError(
             14,
             f"Cannot {'increment' if op == '$inc' else 'multiply'} with non-numeric argument: "
             f"{{{path}: {_render(operand)}}}",
         )
-    if current is None:
+    if current is _MISSING:
         current = 0 if op == "$inc" else _zero_like(operand)
         if op == "$inc":
             return operand
@@ -640,6 +657,30 @@ def apply_update(
     return writer.root
 
 
+def _through_array(writer: _Writer, path: Path) -> bool:
+    """Whether ``path`` passes through (or ends in an element of) a stored array."""
+    node: Any = writer.root
+    for part in path[:-1]:
+        if isinstance(node, list):
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return isinstance(node, list)
+
+
+def _scalar_on_path(writer: _Writer, path: Path) -> int | None:
+    """The position of a stored non-container value ``path`` would have to go through."""
+    node: Any = writer.root
+    for position, part in enumerate(path[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        if not isinstance(node, dict | list):
+            return position
+    return None
+
+
 def _apply_one(
     writer: _Writer,
     op: str,
@@ -657,7 +698,7 @@ def _apply_one(
         writer.unset(path)
     elif op in ("$inc", "$mul"):
         found, current = writer.get(path)
-        writer.set(path, _arith(op, current if found else None, arg, raw_path))
+        writer.set(path, _arith(op, current if found else _MISSING, arg, raw_path))
     elif op in ("$min", "$max"):
         found, current = writer.get(path)
         if not found:
@@ -680,10 +721,21 @@ def _apply_one(
     elif op == "$rename":
         if any(isinstance(p, int) for p in path):
             raise CommandError(2, "The source field cannot be an array element")
+        target = _split(arg)
         found, value = writer.get(path)
         if not found:
+            blocked = _scalar_on_path(writer, path)
+            if blocked is not None:
+                raise CommandError(
+                    28,
+                    f"cannot use the part ({path[blocked + 1]} of {raw_path}) to traverse the "
+                    "element",
+                )
             return
-        target = _split(arg)
+        if _through_array(writer, path):
+            raise CommandError(2, "The source field cannot be an array element")
+        if _through_array(writer, target):
+            raise CommandError(2, "The destination field cannot be an array element")
         container = writer.parent(path, create=False)
         if isinstance(container, list):
             raise CommandError(2, "The source field cannot be an array element")

@@ -297,7 +297,16 @@ def _upsert_document(
             doc["_id"] = seed["_id"]
     else:
         doc = apply_update(seed, update, array_filters=array_filters, is_insert=True)
+    _check_id_kept(seed, doc)
     return _with_id(doc)
+
+
+def _check_id_kept(seed: Mapping[str, Any], doc: Mapping[str, Any]) -> None:
+    """An upsert keeps the _id its filter gives, as an update keeps a stored one."""
+    if "_id" in seed and ("_id" not in doc or sort_key(doc["_id"]) != sort_key(seed["_id"])):
+        raise CommandError(
+            66, "Performing an update on the path '_id' would modify the immutable field '_id'"
+        )
 
 
 async def _update_one_statement(
@@ -386,7 +395,9 @@ async def _set_by_id(
             await ctx.wait_for(wait)
     if not upsert:
         return 0, 0, None, None, None
-    doc = _with_id(apply_update({"_id": id_value}, update, is_insert=True))
+    seed = {"_id": id_value}
+    doc = apply_update(seed, update, is_insert=True)
+    _check_id_kept(seed, doc)
     _check_document(doc)
     await _insert_new(ctx, coll, doc)
     return 1, 0, doc["_id"], None, doc
