@@ -56,7 +56,7 @@ def targets(results: dict[str, dict[str, Any] | None]) -> list[Target]:
             found.append(
                 Target(
                     "ODM end to end",
-                    f"save_all of {count:,} models within 1.5x raw insert_many, on {name.split(' ', 1)[1][1:-1]}",
+                    f"save_all of {count:,} models with given ids (upserts) within 1.5x raw insert_many, on {name.split(' ', 1)[1][1:-1]}",
                     _x(ratio),
                     ratio <= 1.5,
                 )

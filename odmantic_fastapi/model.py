@@ -373,6 +373,8 @@ class _DocCodec:
         self.field_of_key = {f.key_name: name for name, f in fields.items()}
         discriminator = cls.__discriminator__
         self.discriminator_key = discriminator[0] if discriminator is not None else None
+        #: The document validator, built on first use (see ``_BaseODMModel._doc_validator``).
+        self.validator: Any = None
         # Such an instance dumps straight to its document when its primary key is
         # serialized as "_id" (see _BaseODMModel._doc_serializer).
         self.direct_dump = not (
@@ -925,7 +927,7 @@ class _BaseODMModel(BaseModel):
 
     def model_dump_doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """The document stored for this instance (key names, BSON values, reference ids)."""
-        selected = set(include) if include is not None else None
+        selected = include if include is None or isinstance(include, set) else set(include)
         if self.__doc_codec__.direct_dump:
             serializer = type(self).__dict__.get("__doc_serializer__") or self._doc_serializer()
             doc: dict[str, Any] = serializer.to_python(self, include=selected, by_alias=True)
@@ -947,18 +949,18 @@ class _BaseODMModel(BaseModel):
         Raises:
             DocumentParsingError: the document lacks a key or holds an invalid value.
         """
-        validator = cls.__dict__.get("__doc_validator__") or cls._doc_validator()
         codec = cls.__doc_codec__
+        validator = codec.validator or cls._doc_validator()
         if codec.direct and type(raw_doc) is dict and raw_doc.keys() >= codec.required_keys:
             # The hot path: pydantic-core reads the document as it is. A failure
             # goes through the general path below, which reports it ODMantic's way.
             try:
-                instance = validator.validate_python(raw_doc)
+                parsed: Self = validator.validate_python(raw_doc)
             except ValidationError:
                 pass
             else:
-                object.__setattr__(instance, "__fields_modified__", _CLEAN)
-                return cast(Self, instance)
+                object.__setattr__(parsed, "__fields_modified__", _CLEAN)
+                return parsed
         if cls.__discriminator__ is not None:
             target = cls._class_of_doc(raw_doc)
             if target is not cls:
@@ -1001,7 +1003,7 @@ class _BaseODMModel(BaseModel):
         validator = own_schema_validator(
             cls, _without_redundant_checks(cls.__pydantic_core_schema__, cls)
         )
-        type.__setattr__(cls, "__doc_validator__", validator)
+        cls.__doc_codec__.validator = validator
         return validator
 
     @classmethod
