@@ -347,13 +347,7 @@ class _QueryBuilding:
                 if batch.one_by_one:
                     for write in batch.writes:
                         try:
-                            result = yield partial(
-                                collection.update_one,
-                                write.filter,
-                                write.update,
-                                upsert=write.upsert,
-                                session=driver_session,
-                            )
+                            result = yield write.send(collection, driver_session)
                         except pymongo.errors.DuplicateKeyError as exc:
                             raise write.duplicate_key(exc) from exc
                         write.check(result)
