@@ -4,7 +4,7 @@ import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 import pymongo
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from odmantic_fastapi import Field as ODMField
 from odmantic_fastapi import Index, Model, ObjectId
@@ -99,6 +99,16 @@ class IdempotencyRecord(Model):
     }
 
 
+def _as_utc(moment: datetime.datetime) -> datetime.datetime:
+    """MongoDB keeps naive UTC; responses say so, as RFC 3339 date-times must."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
+
+
+UtcDatetime = Annotated[datetime.datetime, AfterValidator(_as_utc)]
+
+
 class OwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Ada"}]})
     name: str = Field(min_length=1, max_length=100)
@@ -119,7 +129,7 @@ class AccountOut(BaseModel):
     id: str
     currency: Currency
     balance: int
-    created_at: datetime.datetime
+    created_at: UtcDatetime
 
 
 class AmountIn(BaseModel):
@@ -152,7 +162,7 @@ class TransferOut(BaseModel):
     to_account: str | None
     amount: int
     currency: Currency
-    created_at: datetime.datetime
+    created_at: UtcDatetime
 
 
 ItemT = TypeVar("ItemT")

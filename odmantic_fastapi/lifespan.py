@@ -305,6 +305,7 @@ def install_exception_handlers(app: Any) -> None:
     - DocumentNotFoundError -> 404
     - DuplicateKeyError -> 409
     - a write conflict (TransientTransactionError) -> 409 with Retry-After
+    - the database unreachable (ConnectionFailure) -> 503 with Retry-After
     """
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -335,9 +336,20 @@ def install_exception_handlers(app: Any) -> None:
         log.error("database operation failed: %s", exc)
         return JSONResponse({"detail": "The database refused the operation."}, status_code=500)
 
+    async def unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # An outage is "retry later" (503), never a bug (500): the transaction in
+        # use is aborted by the middleware, as for any response of 400 or more.
+        log.warning("database unreachable: %s", exc)
+        return JSONResponse(
+            {"detail": "The database is unavailable; the request was not applied."},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
     app.add_exception_handler(DocumentNotFoundError, not_found)
     app.add_exception_handler(DuplicateKeyError, duplicate)
     app.add_exception_handler(OperationFailure, operation_failed)
+    app.add_exception_handler(ConnectionFailure, unreachable)
 
 
 def install(

@@ -6,7 +6,24 @@ from odmantic_fastapi import AIOSession, ObjectId
 
 from ..models import Account, AccountOut, Owner, Transfer, TransferOut
 
-__all__ = ["Limit", "Offset", "account_out", "owned_account", "transfer_out"]
+__all__ = [
+    "AUTHENTICATED",
+    "MALFORMED_BODY",
+    "Limit",
+    "Offset",
+    "account_out",
+    "owned_account",
+    "transfer_out",
+]
+
+# Responses every operation of a router can give, documented once per router.
+MALFORMED_BODY: dict[int | str, dict[str, str]] = {
+    400: {"description": "The body could not be read (not JSON, or not UTF-8)"}
+}
+AUTHENTICATED: dict[int | str, dict[str, str]] = {
+    **MALFORMED_BODY,
+    401: {"description": "Missing or invalid bearer token"},
+}
 
 Offset = Query(0, ge=0, le=1_000_000, description="Items to skip")
 Limit = Query(20, ge=1, le=100, description="Items per page")

@@ -20,11 +20,11 @@ from ..models import (
     TransferOut,
 )
 from ..security import CurrentOwner
-from ._common import Limit, Offset, account_out, owned_account, transfer_out
+from ._common import AUTHENTICATED, Limit, Offset, account_out, owned_account, transfer_out
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/accounts", tags=["accounts"])
+router = APIRouter(prefix="/accounts", tags=["accounts"], responses=AUTHENTICATED)
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such account for this owner"},
@@ -75,7 +75,7 @@ async def _move(
         currency=account.currency,
     )
     await tx.save_all([account, record])
-    return transfer_out(record).model_dump()
+    return transfer_out(record).model_dump(mode="json")
 
 
 @router.post(

@@ -6,10 +6,11 @@ from odmantic_fastapi import TransactionDep
 
 from ..models import Owner, OwnerIn, OwnerOut
 from ..security import hash_token, new_token
+from ._common import MALFORMED_BODY
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/owners", tags=["owners"])
+router = APIRouter(prefix="/owners", tags=["owners"], responses=MALFORMED_BODY)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OwnerOut)

@@ -10,11 +10,11 @@ from odmantic_fastapi import ObjectId, SessionDep, TransactionDep
 from ..idempotency import run_idempotent
 from ..models import MAX_BALANCE, Owner, Transfer, TransferIn, TransferOut
 from ..security import CurrentOwner
-from ._common import owned_account, transfer_out
+from ._common import AUTHENTICATED, owned_account, transfer_out
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/transfers", tags=["transfers"])
+router = APIRouter(prefix="/transfers", tags=["transfers"], responses=AUTHENTICATED)
 
 
 async def _transfer(tx: TransactionDep, owner: Owner, body: TransferIn) -> dict[str, Any]:
@@ -42,7 +42,7 @@ async def _transfer(tx: TransactionDep, owner: Owner, body: TransferIn) -> dict[
         currency=source.currency,
     )
     await tx.save_all([source, target, record])
-    return transfer_out(record).model_dump()
+    return transfer_out(record).model_dump(mode="json")
 
 
 @router.post(

@@ -204,3 +204,25 @@ def test_a_client_that_disconnects_mid_request_leaves_all_or_nothing(
             assert texts in (set(), {f"p{i}-first", f"p{i}-second"})
     finally:
         other.close()
+
+
+async def test_a_database_outage_mid_request_answers_503_with_retry_after() -> None:
+    """Not a 500: the client can tell "retry later" from a bug, and nothing was applied."""
+    from asgi_lifespan import LifespanManager
+
+    from odmantic_fastapi.embedded import ServerProcess
+
+    with ServerProcess() as server:
+        settings = MongoSettings(url=server.url, database="outage", server_selection_timeout_ms=500)
+        app = counter_app(settings)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                assert (await client.post("/notes/before")).status_code == 200
+                server.kill()
+                response = await client.post("/notes/during")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert response.json() == {
+        "detail": "The database is unavailable; the request was not applied."
+    }
