@@ -669,14 +669,27 @@ def _through_array(writer: _Writer, path: Path) -> bool:
     return isinstance(node, list)
 
 
-def _scalar_on_path(writer: _Writer, path: Path) -> int | None:
-    """The position of a stored non-container value ``path`` would have to go through."""
+def _unfollowable_part(writer: _Writer, path: Path) -> int | None:
+    """The position of the first part of ``path`` a stored value cannot be followed by.
+
+    A scalar cannot be traversed at all, and an array only by a numeric part;
+    MongoDB calls such a path not viable (28). A missing key or index just
+    means the path is absent.
+    """
     node: Any = writer.root
-    for position, part in enumerate(path[:-1]):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-        if not isinstance(node, dict | list):
+    for position, part in enumerate(path):
+        if isinstance(node, dict):
+            if part not in node:
+                return None
+            node = node[part]
+        elif isinstance(node, list):
+            index = _as_index(part)
+            if index is None:
+                return position
+            if index >= len(node):
+                return None
+            node = node[index]
+        else:
             return position
     return None
 
@@ -724,12 +737,11 @@ def _apply_one(
         target = _split(arg)
         found, value = writer.get(path)
         if not found:
-            blocked = _scalar_on_path(writer, path)
+            blocked = _unfollowable_part(writer, path)
             if blocked is not None:
                 raise CommandError(
                     28,
-                    f"cannot use the part ({path[blocked + 1]} of {raw_path}) to traverse the "
-                    "element",
+                    f"cannot use the part ({path[blocked]} of {raw_path}) to traverse the element",
                 )
             return
         if _through_array(writer, path):

@@ -117,9 +117,8 @@ ALL_BUGS = {
     ),
 }
 # The ones still open in the embedded server: a key stays here until its fix lands.
-# All of them were open at commit cd30fce; the update.py and crud.py changes made after it
-# close all but this one.
-KNOWN_BUGS: set[str] = {"rename-non-viable-source-through-array"}
+# All of them were open at commit cd30fce; 16f2d27 and the commit after it close them.
+KNOWN_BUGS: set[str] = set()
 
 
 def _rank(value: Any) -> int:
