@@ -197,6 +197,12 @@ def check_conflict(existing: Sequence[IndexSpec], new: IndexSpec) -> bool:
     return False
 
 
+def _is_regex(value: Any) -> bool:
+    from bson import Regex
+
+    return isinstance(value, Regex) or hasattr(value, "pattern")
+
+
 class Index:
     """One index's entries."""
 
@@ -298,6 +304,10 @@ class Index:
         """Ids that may match ``filter`` using this index, or None if it cannot narrow it."""
         if self.spec.is_text or self._partial is not None:
             return None
+        if len(self._fields) > 1:
+            prefix = self._equality_prefix(filter)
+            if len(prefix) > 1:
+                return self._collect(prefix, (*prefix, (1000,)), (True, True))
         field = self._fields[0]
         conditions = [filter[field]] if field in filter else []
         for clause in filter.get("$and", ()) if isinstance(filter.get("$and"), list) else ():
@@ -309,6 +319,25 @@ class Index:
             if found is not None and (best is None or len(found) < len(best)):
                 best = found
         return best
+
+    def _equality_prefix(self, filter: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Sort keys of the leading fields the filter pins to one scalar (top level or $and).
+
+        A compound index narrows by all of them at once; arrays, documents,
+        null and regexes stop the prefix, since they can match in several ways.
+        """
+        clauses = [filter]
+        if isinstance(filter.get("$and"), list):
+            clauses += [c for c in filter["$and"] if isinstance(c, Mapping)]
+        prefix: list[Any] = []
+        for field in self._fields:
+            value = next((c[field] for c in clauses if field in c), None)
+            if isinstance(value, Mapping) and list(value) == ["$eq"]:
+                value = value["$eq"]
+            if value is None or isinstance(value, Mapping | list | tuple) or _is_regex(value):
+                break
+            prefix.append(sort_key(value))
+        return tuple(prefix)
 
     def _condition(self, condition: Any) -> set[IdKey] | None:
         from bson import Regex

@@ -289,3 +289,16 @@ def test_set_by_id_keeps_field_order_and_upserts_in_name_order(db: Database[Any]
     with pytest.raises(OperationFailure) as caught:
         db.saves.update_one({"_id": 1}, {"$set": {"_id": 2}})
     assert caught.value.code == 66
+
+
+def test_a_compound_index_answers_equality_on_its_leading_fields(db: Database[Any]) -> None:
+    """The idempotency lookup's shape: (owner, key) unique, many keys per owner."""
+    db.keys.create_index([("owner", ASCENDING), ("key", ASCENDING)], unique=True)
+    db.keys.insert_many([{"owner": o, "key": f"k{i}", "n": i} for o in (1, 2) for i in range(50)])
+    db.keys.insert_one({"owner": 1, "key": ["tag-a", "tag-b"], "n": -1})
+    assert (db.keys.find_one({"owner": 1, "key": "k7"}) or {})["n"] == 7
+    assert (db.keys.find_one({"$and": [{"owner": 2}, {"key": {"$eq": "k9"}}]}) or {})["n"] == 9
+    assert db.keys.find_one({"owner": 3, "key": "k7"}) is None
+    assert (db.keys.find_one({"owner": 1, "key": "tag-b"}) or {})["n"] == -1  # multikey
+    assert db.keys.count_documents({"owner": 1, "key": {"$in": ["k1", "k2"]}}) == 2
+    assert db.keys.count_documents({"owner": 2, "n": {"$gte": 45}}) == 5
