@@ -443,4 +443,30 @@ def plan(
             best = (index, found)
             if len(found) <= 1:
                 break
+    if best[1] is None:
+        for branches in _or_lists(filter):
+            found = _union_of_branches(indexes, branches)
+            if found is not None and (best[1] is None or len(found) < len(best[1])):
+                best = (None, found)
     return best
+
+
+def _or_lists(filter: Mapping[str, Any]) -> list[list[Any]]:
+    """The ``$or`` branch lists a filter requires (at top level or inside ``$and``)."""
+    clauses = [filter]
+    if isinstance(filter.get("$and"), list):
+        clauses += [c for c in filter["$and"] if isinstance(c, Mapping)]
+    return [c["$or"] for c in clauses if isinstance(c.get("$or"), list) and c["$or"]]
+
+
+def _union_of_branches(indexes: Sequence[Index], branches: list[Any]) -> set[IdKey] | None:
+    """Every document an ``$or`` can match, when an index narrows each branch; else None."""
+    union: set[IdKey] = set()
+    for branch in branches:
+        if not isinstance(branch, Mapping):
+            return None
+        _, found = plan(indexes, branch)
+        if found is None:
+            return None
+        union |= found
+    return union

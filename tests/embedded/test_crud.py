@@ -302,3 +302,20 @@ def test_a_compound_index_answers_equality_on_its_leading_fields(db: Database[An
     assert (db.keys.find_one({"owner": 1, "key": "tag-b"}) or {})["n"] == -1  # multikey
     assert db.keys.count_documents({"owner": 1, "key": {"$in": ["k1", "k2"]}}) == 2
     assert db.keys.count_documents({"owner": 2, "n": {"$gte": 45}}) == 5
+
+
+def test_an_or_of_indexed_branches_finds_every_match(db: Database[Any]) -> None:
+    """The demo's movement history: from_account == id or to_account == id, both indexed."""
+    db.moves.create_index("src")
+    db.moves.create_index("dst")
+    db.moves.insert_many([{"src": i % 10, "dst": (i + 1) % 10, "n": i} for i in range(100)])
+    either = {"$or": [{"src": 3}, {"dst": 3}]}
+    expected = sorted(i for i in range(100) if i % 10 == 3 or (i + 1) % 10 == 3)
+    assert sorted(d["n"] for d in db.moves.find(either)) == expected
+    both = {"$and": [either, {"n": {"$lt": 50}}]}
+    assert db.moves.count_documents(both) == len([n for n in expected if n < 50])
+    # A branch no index narrows means a scan: still every match.
+    mixed = {"$or": [{"src": 3}, {"n": 99}]}
+    assert sorted(d["n"] for d in db.moves.find(mixed)) == sorted(
+        {i for i in range(100) if i % 10 == 3} | {99}
+    )
