@@ -5,6 +5,7 @@ drift from what the installed versions do: a "no" is checked as absent as
 firmly as a "yes" is checked as present.
 """
 
+import asyncio
 import importlib.metadata
 import inspect
 import pathlib
@@ -64,6 +65,33 @@ TABLE: dict[str, tuple[str, str, str]] = {
 }
 
 
+def ours_accepts_optional_and_list_references() -> bool:
+    """Declaring both kinds works (tests/integration/test_beyond_odmantic.py uses them)."""
+    try:
+
+        class Target(odmantic_fastapi.Model):
+            name: str
+
+        class Holder(odmantic_fastapi.Model):
+            one: Target | None = odmantic_fastapi.Reference()
+            many: list[Target] = odmantic_fastapi.Reference()
+
+    except TypeError:
+        return False
+    return Holder.model_fields["one"].default is None
+
+
+def ours_runs_on_async_mongo_client() -> bool:
+    """AIOEngine takes an AsyncMongoClient as it is (it connects lazily: no server needed)."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:9")
+    engine = AIOEngine(client, database="probe")
+    works = engine.client is client and engine.database.name == "probe"
+    asyncio.run(client.close())
+    return works
+
+
 def ours(feature: str) -> bool:
     find = inspect.signature(AIOEngine.find).parameters
     checks = {
@@ -76,14 +104,14 @@ def ours(feature: str) -> bool:
         and hasattr(SyncEngine, "update"),
         "Optimistic concurrency (revision field)": "revision_field"
         in odmantic_fastapi.config.ODM_CONFIG_OPTIONS,
-        "Optional and list references": True,  # tests/integration/test_beyond_odmantic.py
+        "Optional and list references": ours_accepts_optional_and_list_references(),
         "Lazy references fetched on demand": hasattr(AIOEngine, "fetch"),
         "Model inheritance with a discriminator": "discriminator_key"
         in odmantic_fastapi.config.ODM_CONFIG_OPTIONS,
         "Session and transaction objects": hasattr(odmantic_fastapi, "AIOTransaction"),
         "Transaction retry helper": hasattr(AIOEngine, "run_transaction"),
         "FastAPI per-request transaction dependency": hasattr(odmantic_fastapi, "get_transaction"),
-        "Runs on pymongo's native async client": True,  # the aio_engine fixture runs both clients
+        "Runs on pymongo's native async client": ours_runs_on_async_mongo_client(),
         "Embedded MongoDB-compatible server for tests": importlib.util.find_spec(
             "odmantic_fastapi.embedded"
         )
