@@ -23,9 +23,11 @@ __all__ = [
     "DemoProcess",
     "free_port",
     "hypothesis_settings",
+    "open_account",
     "record_figures",
     "running_demo",
     "scaled",
+    "sign_up",
 ]
 
 # RELIABILITY_SCALE=1 (the default) is the CI size; `python -m tests.reliability --full`
@@ -143,3 +145,17 @@ def running_demo(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def sign_up(api: httpx.AsyncClient, name: str) -> dict[str, str]:
+    """A new owner's bearer-token headers."""
+    signup = await api.post("/owners", json={"name": name})
+    assert signup.status_code == 201, signup.text
+    return {"Authorization": f"Bearer {signup.json()['token']}"}
+
+
+async def open_account(api: httpx.AsyncClient, auth: dict[str, str]) -> str:
+    """The id of a new EUR account of the owner ``auth`` authenticates."""
+    opened = await api.post("/accounts", json={"currency": "EUR"}, headers=auth)
+    assert opened.status_code == 201, opened.text
+    return str(opened.json()["id"])

@@ -34,7 +34,7 @@ from pymongo import MongoClient
 
 from odmantic_fastapi.embedded import ServerProcess
 
-from ._support import free_port, record_figures, running_demo, scaled
+from ._support import free_port, open_account, record_figures, running_demo, scaled, sign_up
 
 CLIENTS = 8
 OWNERS = 3
@@ -123,14 +123,10 @@ async def _client(
 async def _open_accounts(api: httpx.AsyncClient, ledger: Ledger) -> list[Owner]:
     owners: list[Owner] = []
     for n in range(OWNERS):
-        signup = await api.post("/owners", json={"name": f"owner{n}"})
-        assert signup.status_code == 201, signup.text
-        auth = {"Authorization": f"Bearer {signup.json()['token']}"}
+        auth = await sign_up(api, f"owner{n}")
         accounts = []
         for _ in range(ACCOUNTS_PER_OWNER):
-            opened = await api.post("/accounts", json={"currency": "EUR"}, headers=auth)
-            assert opened.status_code == 201, opened.text
-            accounts.append(opened.json()["id"])
+            accounts.append(await open_account(api, auth))
             headers = {**auth, "Idempotency-Key": f"opening-{accounts[-1]}"}
             body = {"amount": OPENING_DEPOSIT}
             await _final_answer(api, ledger, f"/accounts/{accounts[-1]}/deposit", body, headers)

@@ -35,7 +35,7 @@ import pytest
 
 from odmantic_fastapi.embedded import ServerProcess
 
-from ._support import record_figures, running_demo, scaled
+from ._support import open_account, record_figures, running_demo, scaled, sign_up
 
 CLIENTS = 6
 WARM_UP_SECONDS = 4.0
@@ -95,14 +95,10 @@ async def _worker(
 
 
 async def _open_owner(api: httpx.AsyncClient, number: int) -> tuple[dict[str, str], list[str]]:
-    signup = await api.post("/owners", json={"name": f"soak{number}"})
-    assert signup.status_code == 201, signup.text
-    auth = {"Authorization": f"Bearer {signup.json()['token']}"}
+    auth = await sign_up(api, f"soak{number}")
     accounts = []
     for _ in range(ACCOUNTS_PER_CLIENT):
-        opened = await api.post("/accounts", json={"currency": "EUR"}, headers=auth)
-        assert opened.status_code == 201, opened.text
-        accounts.append(opened.json()["id"])
+        accounts.append(await open_account(api, auth))
         deposit = await api.post(
             f"/accounts/{accounts[-1]}/deposit", json={"amount": 10**9}, headers=auth
         )
