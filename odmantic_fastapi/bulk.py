@@ -3,8 +3,9 @@
 Both engines plan saves here and only send the plan, so ``save`` and
 ``save_all`` behave the same on every client. The plan
 
-* walks references first (eager, list and loaded lazy ones), so a referenced
-  instance is written before the instance that points at it;
+* walks ``Reference()`` fields first (single, optional and list ones), so a
+  referenced instance is written before the instance that points at it (lazy
+  references are not saved with their holder);
 * writes only the fields changed since the instance was loaded or last saved,
   as an upsert on the primary key, as ODMantic's save does;
 * groups the writes of one collection into one ``bulk_write`` (ordered or
@@ -26,7 +27,6 @@ from pymongo.results import UpdateResult
 from .bson import ObjectId
 from .exceptions import DuplicateKeyError, RevisionConflictError
 from .model import _CLEAN, Model, _BaseODMModel
-from .reference import LazyReference
 from .session import AIOTransaction, SyncTransaction
 
 __all__ = ["SaveBatch", "SaveWrite", "plan_saves"]
@@ -38,8 +38,6 @@ def referenced_instances(instance: _BaseODMModel) -> Iterator[Model]:
         value = instance.__dict__.get(name)
         items = value if isinstance(value, list | tuple) else (value,)
         for item in items:
-            if isinstance(item, LazyReference):
-                item = item.instance
             if isinstance(item, Model):
                 yield item
 
