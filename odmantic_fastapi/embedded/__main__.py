@@ -7,8 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .journal import DataDirLockedError
 from .server import MongoServer, ServerConfig
+from .storage.journal import DataDirLockedError
 
 __all__ = ["main"]
 

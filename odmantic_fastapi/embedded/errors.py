@@ -9,6 +9,8 @@ MongoDB error code; the command dispatcher turns it into the reply document
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bson.json_util import dumps
+
 __all__ = [
     "CODE_NAMES",
     "BadValue",
@@ -133,8 +135,6 @@ def WriteConflict(errmsg: str | None = None) -> CommandError:
 
 def DuplicateKey(namespace: str, index_name: str, key: Mapping[str, Any]) -> CommandError:
     """Code 11000 with MongoDB's message, ``keyPattern`` and ``keyValue``."""
-    from bson.json_util import dumps
-
     rendered = ", ".join(f"{k}: {dumps(v)}" for k, v in key.items())
     return CommandError(
         11000,

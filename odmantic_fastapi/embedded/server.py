@@ -22,9 +22,9 @@ from . import commands as _commands  # noqa: F401 - registers the command handle
 from .commands._base import COMMANDS, Context, journal_op
 from .cursors import CursorRegistry
 from .errors import CommandError
-from .journal import Journal
-from .recovery import capture_state, replay
-from .storage import LockWait, Store
+from .storage.journal import Journal
+from .storage.recovery import capture_state, replay
+from .storage.store import LockWait, Store
 from .transactions import SessionRegistry
 from .wire import (
     HEADER,

@@ -17,7 +17,7 @@ from typing import Any
 from bson import Binary
 
 from .errors import CommandError
-from .storage import Store, WriteSet
+from .storage.store import Store, WriteSet
 
 __all__ = [
     "DEFAULT_SESSION_TIMEOUT_MINUTES",

@@ -11,7 +11,7 @@ from pymongo import MongoClient
 
 from odmantic_fastapi.embedded import EmbeddedServer, ServerProcess
 from odmantic_fastapi.embedded.cursors import IDLE_TIMEOUT_SECONDS, CursorRegistry
-from odmantic_fastapi.embedded.storage import Store
+from odmantic_fastapi.embedded.storage.store import Store
 from odmantic_fastapi.embedded.transactions import SessionRegistry
 
 

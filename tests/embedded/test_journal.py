@@ -6,7 +6,7 @@ from pathlib import Path
 import bson
 import pytest
 
-from odmantic_fastapi.embedded.journal import (
+from odmantic_fastapi.embedded.storage.journal import (
     DataDirLockedError,
     Journal,
     JournalCorruptError,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError
-from ..storage import Collection, IdKey, LockWait, WriteSet
+from ..storage.store import Collection, IdKey, LockWait, WriteSet
 from ..transactions import TxnOptions
 
 if TYPE_CHECKING:

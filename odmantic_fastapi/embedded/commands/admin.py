@@ -10,7 +10,7 @@ from bson import Int64, Timestamp
 
 from ..errors import CommandError
 from ..wire import MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE
-from ._base import Context, command
+from ._base import COMMANDS, Context, command
 
 __all__ = ["MAX_WIRE_VERSION", "SERVER_VERSION"]
 
@@ -184,8 +184,6 @@ async def get_log(ctx: Context) -> dict[str, Any]:
 
 @command("listCommands")
 async def list_commands(ctx: Context) -> dict[str, Any]:
-    from . import COMMANDS
-
     return {"commands": {name: {"help": ""} for name in sorted(COMMANDS)}, "ok": 1.0}
 
 

@@ -3,9 +3,9 @@
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..aggregate import run_pipeline, validate_pipeline
 from ..errors import CommandError
-from ..matcher import compile_filter
+from ..evaluation.aggregate import run_pipeline, validate_pipeline
+from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
 from .crud import matching_documents, open_collection, text_fields
 

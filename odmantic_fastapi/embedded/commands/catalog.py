@@ -7,8 +7,8 @@ import bson
 from bson import Binary, Int64
 
 from ..errors import CommandError
-from ..indexes import IndexSpec, check_conflict, parse_index_spec
-from ..matcher import compile_filter
+from ..evaluation.matcher import compile_filter
+from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from .crud import open_collection

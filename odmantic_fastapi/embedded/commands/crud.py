@@ -1,25 +1,32 @@
-"""Document commands: insert, find, getMore, killCursors, update, delete, findAndModify, count, distinct."""
+"""Write commands (insert, update, delete, findAndModify) and the collection helpers all document commands share."""
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import bson
-from bson import Int64, ObjectId
+from bson import ObjectId
 
-from ..compare import sort_key
 from ..errors import CommandError
-from ..matcher import Matcher, compile_filter
-from ..projection import compile_projection
-from ..sorting import compile_sort
-from ..storage import Collection, LockWait, id_key
-from ..update import apply_update, is_replacement, modifies, plain_set, validate_replacement
+from ..evaluation.compare import sort_key
+from ..evaluation.matcher import Matcher, compile_filter, equality_seed
+from ..evaluation.projection import compile_projection
+from ..evaluation.sorting import compile_sort
+from ..evaluation.update import (
+    apply_update,
+    is_replacement,
+    modifies,
+    plain_set,
+    validate_replacement,
+)
+from ..storage.store import Collection, LockWait, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 
-__all__ = ["matching_documents", "open_collection", "text_fields"]
+__all__ = ["filter_arg", "matching_documents", "open_collection", "text_fields"]
 
 _MAX_ID_TYPES = (list, bson.Regex)
+_T = TypeVar("_T")
 
 
 def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | None:
@@ -47,7 +54,8 @@ def text_fields(coll: Collection | None) -> dict[str, float] | None:
     } | {path: float(w) for path, w in weights.items()}
 
 
-def _filter_arg(value: Any, what: str = "filter") -> dict[str, Any]:
+def filter_arg(value: Any, what: str = "filter") -> dict[str, Any]:
+    """A command's filter argument: an object, or empty when absent."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -100,22 +108,57 @@ def _is_fatal(ctx: Context, exc: CommandError) -> bool:
     return ctx.txn.in_transaction and exc.code != 11000
 
 
+async def _run_statements(
+    ctx: Context,
+    statements: list[Any],
+    what: str,
+    ordered: bool,
+    run: Callable[[int, dict[str, Any]], Awaitable[None]],
+) -> list[dict[str, Any]]:
+    """Run a write command's statements in order; their errors become writeErrors.
+
+    ``ordered`` stops at the first failing statement; a fatal error (see
+    ``_is_fatal``) ends the whole command instead.
+    """
+    errors: list[dict[str, Any]] = []
+    for index, statement in enumerate(statements):
+        try:
+            if not isinstance(statement, dict):
+                raise CommandError(14, f"{what} must be objects")
+            await run(index, statement)
+        except CommandError as exc:
+            if _is_fatal(ctx, exc):
+                raise
+            errors.append(exc.to_write_error(index))
+            if ordered:
+                break
+    return errors
+
+
+async def _retrying(ctx: Context, attempt: Callable[[], _T]) -> _T:
+    """``attempt()``, run again each time a transaction's lock on a document is released."""
+    while True:
+        try:
+            return attempt()
+        except LockWait as wait:
+            await ctx.wait_for(wait)
+
+
 async def _insert_new(ctx: Context, coll: Collection, doc: dict[str, Any]) -> None:
     """Insert a document whose _id must be new, waiting for a transaction holding it."""
     key = id_key(doc["_id"])
-    while True:
-        try:
-            if ctx.server.store.get(coll, key, ctx.write_set) is not None:
-                raise CommandError(
-                    11000,
-                    f"E11000 duplicate key error collection: {coll.namespace} index: _id_ "
-                    f"dup key: {{ _id: {bson.json_util.dumps(doc['_id'])} }}",
-                    extra={"keyPattern": {"_id": 1}, "keyValue": {"_id": doc["_id"]}},
-                )
-            ctx.write(coll, key, doc, doc["_id"])
-            return
-        except LockWait as wait:
-            await ctx.wait_for(wait)
+
+    def attempt() -> None:
+        if ctx.server.store.get(coll, key, ctx.write_set) is not None:
+            raise CommandError(
+                11000,
+                f"E11000 duplicate key error collection: {coll.namespace} index: _id_ "
+                f"dup key: {{ _id: {bson.json_util.dumps(doc['_id'])} }}",
+                extra={"keyPattern": {"_id": 1}, "keyValue": {"_id": doc["_id"]}},
+            )
+        ctx.write(coll, key, doc, doc["_id"])
+
+    await _retrying(ctx, attempt)
 
 
 @command("insert")
@@ -128,120 +171,18 @@ async def insert(ctx: Context) -> dict[str, Any]:
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
     n = 0
-    errors: list[dict[str, Any]] = []
-    for index, raw in enumerate(documents):
-        try:
-            if not isinstance(raw, dict):
-                raise CommandError(14, "documents to insert must be objects")
-            _check_document(raw)
-            await _insert_new(ctx, coll, _with_id(raw))
-            n += 1
-        except CommandError as exc:
-            if _is_fatal(ctx, exc):
-                raise
-            errors.append(exc.to_write_error(index))
-            if ordered:
-                break
+
+    async def run(index: int, raw: dict[str, Any]) -> None:
+        nonlocal n
+        _check_document(raw)
+        await _insert_new(ctx, coll, _with_id(raw))
+        n += 1
+
+    errors = await _run_statements(ctx, documents, "documents to insert", ordered, run)
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors
     return reply
-
-
-# -- find / getMore / killCursors ------------------------------------------
-
-
-def _batch_size(ctx: Context, source: Mapping[str, Any] | None = None) -> int | None:
-    value = get_int(source if source is not None else ctx.cmd, "batchSize")
-    if value is not None and value < 0:
-        raise CommandError(
-            51024, f"BSON field 'batchSize' value must be >= 0, actual value '{value}'"
-        )
-    return value
-
-
-@command("find")
-async def find(ctx: Context) -> dict[str, Any]:
-    name = collection_name(ctx)
-    filter = _filter_arg(ctx.cmd.get("filter"))
-    coll = open_collection(ctx, name, create=False)
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
-    projection = compile_projection(get_document(ctx.cmd, "projection"))
-    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
-    skip = get_int(ctx.cmd, "skip") or 0
-    limit = get_int(ctx.cmd, "limit") or 0
-    if skip < 0:
-        raise CommandError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
-    single_batch = get_bool(ctx.cmd, "singleBatch")
-    if limit < 0:
-        limit, single_batch = -limit, True
-    batch_size = _batch_size(ctx)
-    for unsupported in ("min", "max", "returnKey", "showRecordId", "tailable", "awaitData"):
-        if ctx.cmd.get(unsupported):
-            raise CommandError(
-                2, f"find option '{unsupported}' is not supported by the embedded server"
-            )
-    _check_collation(ctx.cmd)
-    docs = matching_documents(ctx, coll, filter, matcher)
-    if sort_fn is not None:
-        docs.sort(key=sort_fn)
-    if skip:
-        docs = docs[skip:]
-    if limit:
-        docs = docs[:limit]
-    if projection is not None:
-        docs = [projection.apply(d, matcher=matcher) for d in docs]
-    if single_batch and batch_size is None:
-        batch_size = len(docs)
-    cursor = ctx.server.cursors.first_batch(
-        f"{ctx.db}.{name}",
-        docs,
-        batch_size,
-        single_batch=single_batch,
-        session=ctx.txn.session.lsid if ctx.txn.session else None,
-    )
-    return {"cursor": cursor, "ok": 1.0}
-
-
-def _check_collation(cmd: Mapping[str, Any]) -> None:
-    collation = cmd.get("collation")
-    if collation is None:
-        return
-    if not isinstance(collation, dict) or collation.get("locale") != "simple":
-        raise CommandError(
-            2, "collations other than {locale: 'simple'} are not supported by the embedded server"
-        )
-
-
-@command("getMore")
-async def get_more(ctx: Context) -> dict[str, Any]:
-    cursor_id = ctx.arg
-    if isinstance(cursor_id, bool) or not isinstance(cursor_id, int):
-        raise CommandError(
-            14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'"
-        )
-    coll = ctx.cmd.get("collection")
-    if not isinstance(coll, str):
-        raise CommandError(40414, "BSON field 'getMore.collection' is missing but a required field")
-    batch = ctx.server.cursors.get_more(int(cursor_id), f"{ctx.db}.{coll}", _batch_size(ctx))
-    return {"cursor": batch, "ok": 1.0}
-
-
-@command("killCursors")
-async def kill_cursors(ctx: Context) -> dict[str, Any]:
-    ids = ctx.cmd.get("cursors")
-    if not isinstance(ids, list):
-        raise CommandError(
-            40414, "BSON field 'killCursors.cursors' is missing but a required field"
-        )
-    killed, not_found = ctx.server.cursors.kill([int(i) for i in ids])
-    return {
-        "cursorsKilled": [Int64(i) for i in killed],
-        "cursorsNotFound": [Int64(i) for i in not_found],
-        "cursorsAlive": [],
-        "cursorsUnknown": [],
-        "ok": 1.0,
-    }
 
 
 # -- update --------------------------------------------------------------
@@ -287,8 +228,6 @@ def _new_version(
 def _upsert_document(
     filter: Mapping[str, Any], update: Any, array_filters: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
-    from ..matcher import equality_seed
-
     seed = equality_seed(filter)
     if is_replacement(update):
         validate_replacement(update)
@@ -315,7 +254,7 @@ async def _update_one_statement(
     spec: Mapping[str, Any],
 ) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
     """Run one update statement; returns n, nModified, upserted id, old and new documents."""
-    filter = _filter_arg(spec.get("q"), "q")
+    filter = filter_arg(spec.get("q"), "q")
     update = spec.get("u")
     if not isinstance(update, dict | list):
         raise CommandError(14, "BSON field 'u' must be an object or an array")
@@ -331,25 +270,25 @@ async def _update_one_statement(
     n = modified = 0
     last_old: dict[str, Any] | None = None
     last_new: dict[str, Any] | None = None
-    while True:
-        try:
-            for old in matching_documents(ctx, coll, filter, matcher):
-                key = id_key(old["_id"])
-                if key in done:
-                    continue
-                new = _new_version(old, update, matcher, array_filters)
-                if modifies(old, new):
-                    _check_document(new)
-                    ctx.write(coll, key, new, new["_id"])
-                    modified += 1
-                done.add(key)
-                n += 1
-                last_old, last_new = old, new
-                if not multi:
-                    break
-            break
-        except LockWait as wait:
-            await ctx.wait_for(wait)
+
+    def attempt() -> None:
+        nonlocal n, modified, last_old, last_new
+        for old in matching_documents(ctx, coll, filter, matcher):
+            key = id_key(old["_id"])
+            if key in done:
+                continue
+            new = _new_version(old, update, matcher, array_filters)
+            if modifies(old, new):
+                _check_document(new)
+                ctx.write(coll, key, new, new["_id"])
+                modified += 1
+            done.add(key)
+            n += 1
+            last_old, last_new = old, new
+            if not multi:
+                break
+
+    await _retrying(ctx, attempt)
     if n or not upsert:
         return n, modified, None, last_old, last_new
     doc = _upsert_document(filter, update, array_filters)
@@ -375,24 +314,26 @@ async def _set_by_id(
     The same checks and results as the general path of ``_update_one_statement``.
     """
     key = id_key(id_value)
-    while True:
-        try:
-            old = ctx.server.store.get(coll, key, ctx.write_set)
-            if old is None:
-                break
-            new = apply_update(old, update)
-            if sort_key(new.get("_id")) != sort_key(old["_id"]):
-                raise CommandError(
-                    66,
-                    "Performing an update on the path '_id' would modify the immutable field '_id'",
-                )
-            if not modifies(old, new):
-                return 1, 0, None, old, new
-            _check_document(new)
-            ctx.write(coll, key, new, new["_id"])
-            return 1, 1, None, old, new
-        except LockWait as wait:
-            await ctx.wait_for(wait)
+
+    def attempt() -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None] | None:
+        old = ctx.server.store.get(coll, key, ctx.write_set)
+        if old is None:
+            return None
+        new = apply_update(old, update)
+        if sort_key(new.get("_id")) != sort_key(old["_id"]):
+            raise CommandError(
+                66,
+                "Performing an update on the path '_id' would modify the immutable field '_id'",
+            )
+        if not modifies(old, new):
+            return 1, 0, None, old, new
+        _check_document(new)
+        ctx.write(coll, key, new, new["_id"])
+        return 1, 1, None, old, new
+
+    result = await _retrying(ctx, attempt)
+    if result is not None:
+        return result
     if not upsert:
         return 0, 0, None, None, None
     seed = {"_id": id_value}
@@ -414,22 +355,16 @@ async def update(ctx: Context) -> dict[str, Any]:
     assert coll is not None
     n = modified = 0
     upserted: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for index, spec in enumerate(statements):
-        try:
-            if not isinstance(spec, dict):
-                raise CommandError(14, "update statements must be objects")
-            s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, coll, spec)
-            n += s_n
-            modified += s_mod
-            if s_up is not None:
-                upserted.append({"index": index, "_id": s_up})
-        except CommandError as exc:
-            if _is_fatal(ctx, exc):
-                raise
-            errors.append(exc.to_write_error(index))
-            if ordered:
-                break
+
+    async def run(index: int, spec: dict[str, Any]) -> None:
+        nonlocal n, modified
+        s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, coll, spec)
+        n += s_n
+        modified += s_mod
+        if s_up is not None:
+            upserted.append({"index": index, "_id": s_up})
+
+    errors = await _run_statements(ctx, statements, "update statements", ordered, run)
     reply: dict[str, Any] = {"n": n, "nModified": modified, "ok": 1.0}
     if upserted:
         reply["upserted"] = upserted
@@ -442,7 +377,7 @@ async def update(ctx: Context) -> dict[str, Any]:
 
 
 async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping[str, Any]) -> int:
-    filter = _filter_arg(spec.get("q"), "q")
+    filter = filter_arg(spec.get("q"), "q")
     limit = get_int(spec, "limit", 0)
     if limit not in (0, 1):
         raise CommandError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
@@ -450,19 +385,19 @@ async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping
         return 0
     matcher = compile_filter(filter, text_fields=text_fields(coll))
     deleted: set[Any] = set()
-    while True:
-        try:
-            for doc in matching_documents(ctx, coll, filter, matcher):
-                key = id_key(doc["_id"])
-                if key in deleted:
-                    continue
-                ctx.write(coll, key, None, doc["_id"])
-                deleted.add(key)
-                if limit == 1:
-                    break
-            return len(deleted)
-        except LockWait as wait:
-            await ctx.wait_for(wait)
+
+    def attempt() -> None:
+        for doc in matching_documents(ctx, coll, filter, matcher):
+            key = id_key(doc["_id"])
+            if key in deleted:
+                continue
+            ctx.write(coll, key, None, doc["_id"])
+            deleted.add(key)
+            if limit == 1:
+                break
+
+    await _retrying(ctx, attempt)
+    return len(deleted)
 
 
 @command("delete")
@@ -474,18 +409,12 @@ async def delete(ctx: Context) -> dict[str, Any]:
     ordered = get_bool(ctx.cmd, "ordered", True)
     coll = open_collection(ctx, name, create=False)
     n = 0
-    errors: list[dict[str, Any]] = []
-    for index, spec in enumerate(statements):
-        try:
-            if not isinstance(spec, dict):
-                raise CommandError(14, "delete statements must be objects")
-            n += await _delete_statement(ctx, coll, spec)
-        except CommandError as exc:
-            if _is_fatal(ctx, exc):
-                raise
-            errors.append(exc.to_write_error(index))
-            if ordered:
-                break
+
+    async def run(index: int, spec: dict[str, Any]) -> None:
+        nonlocal n
+        n += await _delete_statement(ctx, coll, spec)
+
+    errors = await _run_statements(ctx, statements, "delete statements", ordered, run)
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors
@@ -498,7 +427,7 @@ async def delete(ctx: Context) -> dict[str, Any]:
 @command("findAndModify", "findandmodify")
 async def find_and_modify(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
-    filter = _filter_arg(ctx.cmd.get("query"), "query")
+    filter = filter_arg(ctx.cmd.get("query"), "query")
     remove = get_bool(ctx.cmd, "remove")
     update = ctx.cmd.get("update")
     upsert = get_bool(ctx.cmd, "upsert")
@@ -516,17 +445,17 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     value: dict[str, Any] | None
     if remove:
         matcher = compile_filter(filter, text_fields=text_fields(coll))
-        while True:
-            try:
-                docs = matching_documents(ctx, coll, filter, matcher)
-                if sort_fn is not None:
-                    docs.sort(key=sort_fn)
-                value = docs[0] if docs else None
-                if value is not None and coll is not None:
-                    ctx.write(coll, id_key(value["_id"]), None, value["_id"])
-                break
-            except LockWait as wait:
-                await ctx.wait_for(wait)
+
+        def remove_first() -> dict[str, Any] | None:
+            docs = matching_documents(ctx, coll, filter, matcher)
+            if sort_fn is not None:
+                docs.sort(key=sort_fn)
+            first = docs[0] if docs else None
+            if first is not None and coll is not None:
+                ctx.write(coll, id_key(first["_id"]), None, first["_id"])
+            return first
+
+        value = await _retrying(ctx, remove_first)
         last_error = {"n": 1 if value is not None else 0}
     else:
         assert coll is not None
@@ -561,48 +490,3 @@ async def _sorted_target(
     docs.sort(key=sort_fn)
     target = docs[0]
     return {**spec, "q": {"$and": [filter, {"_id": target["_id"]}]}}
-
-
-# -- count / distinct ----------------------------------------------------
-
-
-@command("count")
-async def count(ctx: Context) -> dict[str, Any]:
-    name = collection_name(ctx)
-    filter = _filter_arg(ctx.cmd.get("query"), "query")
-    coll = open_collection(ctx, name, create=False)
-    skip = get_int(ctx.cmd, "skip") or 0
-    limit = abs(get_int(ctx.cmd, "limit") or 0)
-    if coll is None:
-        return {"n": 0, "ok": 1.0}
-    if not filter and ctx.write_set is None:
-        n = coll.live_count
-    else:
-        matcher = compile_filter(filter, text_fields=text_fields(coll))
-        n = sum(1 for _ in ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
-    n = max(n - skip, 0)
-    if limit:
-        n = min(n, limit)
-    return {"n": n, "ok": 1.0}
-
-
-@command("distinct")
-async def distinct(ctx: Context) -> dict[str, Any]:
-    from ..paths import get_path_values
-
-    name = collection_name(ctx)
-    key = ctx.cmd.get("key")
-    if not isinstance(key, str):
-        raise CommandError(
-            14, "BSON field 'distinct.key' is the wrong type, expected type 'string'"
-        )
-    filter = _filter_arg(ctx.cmd.get("query"), "query")
-    coll = open_collection(ctx, name, create=False)
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
-    seen: dict[Any, Any] = {}
-    for doc in matching_documents(ctx, coll, filter, matcher):
-        for value in get_path_values(doc, key):
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                seen.setdefault(sort_key(item), item)
-    return {"values": [seen[k] for k in sorted(seen)], "ok": 1.0}

@@ -10,10 +10,14 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from ..errors import CommandError
 from .compare import is_number, sort_key, to_decimal
-from .errors import CommandError
 from .expressions import MISSING, evaluate, validate_expression
+from .expressions.arithmetic import add_values
+from .matcher import compile_filter
 from .paths import get_path_values, split_path
+from .sorting import compile_sort
+from .values import truthy
 
 __all__ = ["PipelineContext", "run_pipeline", "validate_pipeline"]
 
@@ -81,8 +85,6 @@ def _stage(stage: Mapping[str, Any]) -> tuple[str, Any]:
 
 def validate_pipeline(pipeline: Sequence[Mapping[str, Any]]) -> None:
     """Check every stage and expression without reading any document."""
-    from .matcher import compile_filter
-
     for stage in pipeline:
         name, arg = _stage(stage)
         if name in ("$out", "$merge"):
@@ -122,8 +124,6 @@ def validate_pipeline(pipeline: Sequence[Mapping[str, Any]]) -> None:
                     15958 if name == "$limit" else 15956, f"invalid argument to {name} stage"
                 )
         elif name == "$sort":
-            from .sorting import compile_sort
-
             if not isinstance(arg, Mapping) or not arg:
                 raise CommandError(15976, "$sort stage must have at least one sort key")
             compile_sort(arg)
@@ -271,9 +271,7 @@ def _accumulate(name: str, values: list[Any]) -> Any:
     present = [v for v in values if v is not MISSING]
     if name == "$sum":
         numbers = [v for v in present if is_number(v)]
-        from .expressions import _add
-
-        return _add(numbers) if numbers else 0
+        return add_values(numbers) if numbers else 0
     if name == "$avg":
         numbers = [v for v in present if is_number(v)]
         if not numbers:
@@ -405,14 +403,10 @@ def _lookup(docs: Docs, arg: Mapping[str, Any], context: PipelineContext) -> Doc
 
 
 def _match(docs: Docs, arg: Mapping[str, Any], variables: Mapping[str, Any]) -> Docs:
-    from .matcher import compile_filter
-
     if variables and "$expr" in arg:
         expr = arg["$expr"]
         rest = {k: v for k, v in arg.items() if k != "$expr"}
         matcher = compile_filter(rest)
-        from .matcher import truthy
-
         return [
             d for d in docs if matcher.matches(d) and truthy(_none(evaluate(expr, d, variables)))
         ]
@@ -452,8 +446,6 @@ def _apply(
     if name == "$group":
         return _group(docs, arg)
     if name == "$sort":
-        from .sorting import compile_sort
-
         key = compile_sort(arg)
         return sorted(docs, key=key) if key is not None else docs
     if name == "$skip":

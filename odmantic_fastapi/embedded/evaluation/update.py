@@ -14,8 +14,22 @@ from typing import Any
 
 from bson import Decimal128, Int64, Timestamp
 
+from ..errors import CommandError
+from .aggregate import run_pipeline, validate_pipeline
 from .compare import compare, is_number, sort_key, values_equal
-from .errors import CommandError
+from .matcher import compile_filter
+from .sorting import compile_sort
+from .update_paths import (
+    Path,
+    Writer,
+    compile_array_filters,
+    concrete_paths,
+    render,
+    split_update_path,
+    through_array,
+    unfollowable_part,
+    value_type_name,
+)
 
 __all__ = ["apply_update", "is_replacement", "modifies", "plain_set", "validate_replacement"]
 
@@ -43,8 +57,6 @@ _PIPELINE_STAGES = frozenset(
 )
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-Path = tuple[str | int, ...]
 
 
 def is_replacement(update: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> bool:
@@ -85,165 +97,6 @@ def modifies(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
     return not _strict_equal(dict(before), dict(after))
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Int64):
-        return "long"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
-
-
-def _as_index(part: str | int) -> int | None:
-    """An array index named by a path part (``3`` or ``"3"``), else None."""
-    if isinstance(part, int):
-        return part
-    return int(part) if part.isdigit() else None
-
-
-class _Writer:
-    """Copy-on-write access to a document being updated."""
-
-    def __init__(self, doc: Mapping[str, Any]) -> None:
-        self.root: dict[str, Any] = dict(doc)
-        self._owned: set[int] = {id(self.root)}
-
-    def _own(self, parent: Any, key: str | int) -> Any:
-        child = parent[key]
-        if id(child) not in self._owned and isinstance(child, dict | list):
-            child = dict(child) if isinstance(child, dict) else list(child)
-            parent[key] = child
-            self._owned.add(id(child))
-        return child
-
-    def get(self, path: Path) -> tuple[bool, Any]:
-        node: Any = self.root
-        for part in path:
-            # Two branches so mypy narrows node and part separately in each.
-            if isinstance(node, dict) and isinstance(part, str) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and (index := _as_index(part)) is not None:
-                if index >= len(node):
-                    return False, None
-                node = node[index]
-            else:
-                return False, None
-        return True, node
-
-    def parent(self, path: Path, *, create: bool) -> Any:
-        """The container holding the last part of ``path``, created on the way if asked."""
-        node: Any = self.root
-        for i, part in enumerate(path[:-1]):
-            if isinstance(node, dict):
-                assert isinstance(part, str)
-                if part not in node:
-                    if not create:
-                        return None
-                    node[part] = {}
-                    self._owned.add(id(node[part]))
-                elif not isinstance(node[part], dict | list):
-                    if not create:
-                        return None
-                    raise CommandError(
-                        28,
-                        f"Cannot create field '{path[i + 1]}' in element "
-                        f"{{{part}: {_render(node[part])}}}",
-                    )
-                node = self._own(node, part)
-            else:
-                position = _as_index(part)
-                padded = position is not None and position >= len(node)
-                index = self._list_index(node, part, path, create)
-                if index is None:
-                    return None
-                if node[index] is None and create and padded:
-                    # Only an element the update itself appends may become a document;
-                    # a stored null blocks the path, as any other scalar does.
-                    node[index] = {}
-                    self._owned.add(id(node[index]))
-                elif not isinstance(node[index], dict | list):
-                    if not create:
-                        return None
-                    raise CommandError(
-                        28, f"Cannot create field '{path[i + 1]}' in element {_render(node[index])}"
-                    )
-                node = self._own(node, index)
-        return node
-
-    @staticmethod
-    def _list_index(node: list[Any], part: str | int, path: Path, create: bool) -> int | None:
-        if isinstance(part, str):
-            if not part.isdigit():
-                if not create:
-                    return None
-                raise CommandError(
-                    28, f"Cannot create field '{part}' in element {{: {_render(node)}}}"
-                )
-            part = int(part)
-        if part >= len(node):
-            if not create:
-                return None
-            node.extend([None] * (part + 1 - len(node)))
-        return part
-
-    def set(self, path: Path, value: Any) -> None:
-        container = self.parent(path, create=True)
-        last = path[-1]
-        if isinstance(container, dict):
-            container[str(last)] = value
-        else:
-            index = self._list_index(container, last, path, True)
-            assert index is not None
-            container[index] = value
-
-    def unset(self, path: Path) -> None:
-        container = self.parent(path, create=False)
-        last = path[-1]
-        if isinstance(container, dict):
-            container.pop(str(last), None)
-        elif isinstance(container, list):
-            index = _as_index(last)
-            if index is not None and index < len(container):
-                container[index] = None
-
-    def array_for_write(self, path: Path, op: str) -> list[Any]:
-        """The array at ``path`` (owned, created empty when missing) for $push and friends."""
-        found, value = self.get(path)
-        if not found:
-            self.set(path, [])
-        elif not isinstance(value, list):
-            raise CommandError(
-                2 if op != "$pop" else 14,
-                f"The field '{'.'.join(map(str, path))}' must be an array but is of type "
-                f"{_type_name(value)} in document {{_id: {_render(self.root.get('_id'))}}}",
-            )
-        container = self.parent(path, create=True)
-        key = path[-1] if isinstance(container, dict) else int(path[-1])
-        owned = self._own(container, key)
-        assert isinstance(owned, list)
-        return owned
-
-
-def _render(value: Any) -> str:
-    from bson.json_util import dumps
-
-    try:
-        return dumps(value)
-    except Exception:
-        return repr(value)
-
-
 # -- numbers -------------------------------------------------------------
 
 
@@ -256,7 +109,7 @@ def _arith(op: str, current: Any, operand: Any, path: str) -> Any:
         raise CommandError(
             14,
             f"Cannot {'increment' if op == '$inc' else 'multiply'} with non-numeric argument: "
-            f"{{{path}: {_render(operand)}}}",
+            f"{{{path}: {render(operand)}}}",
         )
     if current is _MISSING:
         current = 0 if op == "$inc" else _zero_like(operand)
@@ -267,7 +120,7 @@ def _arith(op: str, current: Any, operand: Any, path: str) -> Any:
         raise CommandError(
             14,
             f"Cannot apply {op} to a value of non-numeric type. {{_id: ...}} has the field "
-            f"'{path}' of non-numeric type {_type_name(current)}",
+            f"'{path}' of non-numeric type {value_type_name(current)}",
         )
     if isinstance(current, Decimal128) or isinstance(operand, Decimal128):
         a, b = _as_decimal(current), _as_decimal(operand)
@@ -305,100 +158,6 @@ def _zero_like(value: Any) -> Any:
     return 0
 
 
-# -- paths ---------------------------------------------------------------
-
-
-def _split(path: str) -> tuple[str, ...]:
-    if not isinstance(path, str) or not path:
-        raise CommandError(56, "An empty update path is not valid.")
-    parts = tuple(path.split("."))
-    if any(not p for p in parts):
-        raise CommandError(
-            56, f"The update path '{path}' contains an empty field name, which is not allowed."
-        )
-    return parts
-
-
-def _concrete_paths(
-    writer: _Writer,
-    parts: tuple[str, ...],
-    positional: int | None,
-    filters: Mapping[str, Any],
-    used: set[str],
-) -> list[Path]:
-    """Expand $, $[] and $[id] into the concrete paths they address."""
-    results: list[Path] = [()]
-    for part in parts:
-        expanded: list[Path] = []
-        for prefix in results:
-            if part == "$":
-                if positional is None:
-                    raise CommandError(
-                        2, "The positional operator did not find the match needed from the query."
-                    )
-                expanded.append((*prefix, positional))
-            elif part == "$[]" or (part.startswith("$[") and part.endswith("]")):
-                found, array = writer.get(prefix)
-                if not found or not isinstance(array, list):
-                    raise CommandError(
-                        2,
-                        f"The path '{'.'.join(map(str, prefix))}' must exist in the document in "
-                        "order to apply array updates.",
-                    )
-                if part == "$[]":
-                    expanded.extend((*prefix, i) for i in range(len(array)))
-                else:
-                    identifier = part[2:-1]
-                    if identifier not in filters:
-                        raise CommandError(
-                            2,
-                            f"No array filter found for identifier '{identifier}' in path "
-                            f"'{'.'.join(parts)}'",
-                        )
-                    used.add(identifier)
-                    test = filters[identifier]
-                    expanded.extend((*prefix, i) for i, el in enumerate(array) if test(el))
-            elif part.startswith("$"):
-                raise CommandError(
-                    2, f"The dollar ($) prefixed field '{part}' in '{'.'.join(parts)}' is not valid"
-                )
-            else:
-                expanded.append((*prefix, part))
-        results = expanded
-    return results
-
-
-def _compile_array_filters(
-    array_filters: Sequence[Mapping[str, Any]] | None,
-) -> dict[str, Callable[[Any], bool]]:
-    from .matcher import compile_filter
-
-    compiled: dict[str, Callable[[Any], bool]] = {}
-    for spec in array_filters or ():
-        if not isinstance(spec, Mapping) or not spec:
-            raise CommandError(
-                2, "Cannot use an expression without a top-level field name in arrayFilters"
-            )
-        identifiers = {key.split(".", 1)[0] for key in spec}
-        if len(identifiers) != 1:
-            raise CommandError(
-                9,
-                "Error parsing array filter :: caused by :: Expected a single top-level field name",
-            )
-        identifier = identifiers.pop()
-        if identifier in compiled:
-            raise CommandError(
-                9, f"Found multiple array filters with the same top-level field name {identifier}"
-            )
-        matcher = compile_filter({"v" + k[len(identifier) :]: v for k, v in spec.items()})
-        compiled[identifier] = _element_test(matcher)
-    return compiled
-
-
-def _element_test(matcher: Any) -> Callable[[Any], bool]:
-    return lambda element: bool(matcher.matches({"v": element}))
-
-
 def _check_conflicts(paths: list[str]) -> None:
     seen: set[str] = set()
     for path in sorted(paths, key=lambda p: p.count(".")):
@@ -415,7 +174,7 @@ def _check_conflicts(paths: list[str]) -> None:
 # -- array operators -----------------------------------------------------
 
 
-def _push(writer: _Writer, path: Path, arg: Any) -> None:
+def _push(writer: Writer, path: Path, arg: Any) -> None:
     if isinstance(arg, Mapping) and "$each" in arg:
         for key in arg:
             if key not in ("$each", "$slice", "$sort", "$position"):
@@ -453,14 +212,12 @@ def _sort_array(array: list[Any], spec: Any) -> None:
             2,
             "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields",
         )
-    from .sorting import compile_sort
-
     key = compile_sort(spec)
     assert key is not None
     array.sort(key=lambda el: key(el if isinstance(el, Mapping) else {}))
 
 
-def _add_to_set(writer: _Writer, path: Path, arg: Any) -> None:
+def _add_to_set(writer: Writer, path: Path, arg: Any) -> None:
     items = [arg]
     if isinstance(arg, Mapping) and "$each" in arg:
         if not isinstance(arg["$each"], list):
@@ -472,7 +229,7 @@ def _add_to_set(writer: _Writer, path: Path, arg: Any) -> None:
             array.append(item)
 
 
-def _pull(writer: _Writer, path: Path, condition: Any, all_values: bool) -> None:
+def _pull(writer: Writer, path: Path, condition: Any, all_values: bool) -> None:
     found, value = writer.get(path)
     if not found:
         return
@@ -483,8 +240,6 @@ def _pull(writer: _Writer, path: Path, condition: Any, all_values: bool) -> None
             raise CommandError(2, "$pullAll requires an array argument")
         remove: Callable[[Any], bool] = lambda el: any(values_equal(el, c) for c in condition)  # noqa: E731
     elif isinstance(condition, Mapping) and condition:
-        from .matcher import compile_filter
-
         if next(iter(condition)).startswith("$") and next(iter(condition)) not in (
             "$and",
             "$or",
@@ -501,9 +256,9 @@ def _pull(writer: _Writer, path: Path, condition: Any, all_values: bool) -> None
     array[:] = [el for el in array if not remove(el)]
 
 
-def _pop(writer: _Writer, path: Path, arg: Any) -> None:
+def _pop(writer: Writer, path: Path, arg: Any) -> None:
     if arg not in (1, -1) or isinstance(arg, bool):
-        raise CommandError(9, f"$pop expects 1 or -1, found: {_render(arg)}")
+        raise CommandError(9, f"$pop expects 1 or -1, found: {render(arg)}")
     found, _ = writer.get(path)
     if not found:
         return
@@ -554,8 +309,6 @@ def _now_ms(now: datetime.datetime | None) -> datetime.datetime:
 def _apply_pipeline(
     doc: Mapping[str, Any], pipeline: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    from .aggregate import run_pipeline, validate_pipeline
-
     for stage in pipeline:
         if (
             not isinstance(stage, Mapping)
@@ -611,7 +364,7 @@ def apply_update(
         return new
     if not isinstance(update, Mapping):
         raise CommandError(14, "update must be an object or an array")
-    filters = _compile_array_filters(array_filters)
+    filters = compile_array_filters(array_filters)
     used_filters: set[str] = set()
     actions: list[tuple[str, str, Any]] = []
     for op, fields in update.items():
@@ -623,10 +376,11 @@ def apply_update(
             )
         if not isinstance(fields, Mapping):
             raise CommandError(
-                9, f"Modifiers operate on fields but we found type {_type_name(fields)} instead."
+                9,
+                f"Modifiers operate on fields but we found type {value_type_name(fields)} instead.",
             )
         for path, arg in fields.items():
-            _split(path)
+            split_update_path(path)
             if op == "$rename":
                 if not isinstance(arg, str) or not arg:
                     raise CommandError(
@@ -637,15 +391,15 @@ def apply_update(
             else:
                 actions.append((op, path, arg))
     _check_conflicts([path for _, path, _ in actions])
-    writer = _Writer(doc)
+    writer = Writer(doc)
     timestamp = _now_ms(now)
     for op, raw_path, arg in sorted(actions, key=lambda a: a[1]):
         if op == "$rename-target":
             continue
         if op == "$setOnInsert" and not is_insert:
             continue
-        parts = _split(raw_path)
-        for path in _concrete_paths(writer, parts, positional, filters, used_filters):
+        parts = split_update_path(raw_path)
+        for path in concrete_paths(writer, parts, positional, filters, used_filters):
             _apply_one(
                 writer, op, path, raw_path, arg, timestamp, positional, filters, used_filters
             )
@@ -657,45 +411,8 @@ def apply_update(
     return writer.root
 
 
-def _through_array(writer: _Writer, path: Path) -> bool:
-    """Whether ``path`` passes through (or ends in an element of) a stored array."""
-    node: Any = writer.root
-    for part in path[:-1]:
-        if isinstance(node, list):
-            return True
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return isinstance(node, list)
-
-
-def _unfollowable_part(writer: _Writer, path: Path) -> int | None:
-    """The position of the first part of ``path`` a stored value cannot be followed by.
-
-    A scalar cannot be traversed at all, and an array only by a numeric part;
-    MongoDB calls such a path not viable (28). A missing key or index just
-    means the path is absent.
-    """
-    node: Any = writer.root
-    for position, part in enumerate(path):
-        if isinstance(node, dict):
-            if part not in node:
-                return None
-            node = node[part]
-        elif isinstance(node, list):
-            index = _as_index(part)
-            if index is None:
-                return position
-            if index >= len(node):
-                return None
-            node = node[index]
-        else:
-            return position
-    return None
-
-
 def _apply_one(
-    writer: _Writer,
+    writer: Writer,
     op: str,
     path: Path,
     raw_path: str,
@@ -734,19 +451,19 @@ def _apply_one(
     elif op == "$rename":
         if any(isinstance(p, int) for p in path):
             raise CommandError(2, "The source field cannot be an array element")
-        target = _split(arg)
+        target = split_update_path(arg)
         found, value = writer.get(path)
         if not found:
-            blocked = _unfollowable_part(writer, path)
+            blocked = unfollowable_part(writer, path)
             if blocked is not None:
                 raise CommandError(
                     28,
                     f"cannot use the part ({path[blocked]} of {raw_path}) to traverse the element",
                 )
             return
-        if _through_array(writer, path):
+        if through_array(writer, path):
             raise CommandError(2, "The source field cannot be an array element")
-        if _through_array(writer, target):
+        if through_array(writer, target):
             raise CommandError(2, "The destination field cannot be an array element")
         container = writer.parent(path, create=False)
         if isinstance(container, list):

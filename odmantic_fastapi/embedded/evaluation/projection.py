@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import CommandError
+from ..errors import CommandError
 from .matcher import Matcher, compile_filter
 from .paths import split_path
 

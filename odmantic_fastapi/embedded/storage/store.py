@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import sort_key
-from .errors import CommandError, DuplicateKey, WriteConflict
+from ..errors import CommandError, DuplicateKey, WriteConflict
+from ..evaluation.compare import sort_key
+from ..evaluation.matcher import Matcher
 from .indexes import Index, IndexSpec, parse_index_spec, plan
-from .matcher import Matcher
 
 __all__ = [
     "AppliedWrite",

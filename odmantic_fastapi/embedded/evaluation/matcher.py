@@ -18,6 +18,7 @@ from typing import Any
 
 from bson import Regex
 
+from ..errors import CommandError
 from .compare import (
     RANK_NULL,
     RANK_NUMBER,
@@ -26,10 +27,12 @@ from .compare import (
     to_decimal,
     type_rank,
 )
-from .errors import CommandError
+from .expressions import evaluate, validate_expression
 from .paths import split_path
+from .text_search import TextSearch
+from .values import TYPE_ALIASES, bson_type_number, compile_regex, is_regex, truthy
 
-__all__ = ["Matcher", "compile_filter", "equality_seed", "text_tokens", "truthy"]
+__all__ = ["Matcher", "compile_filter", "equality_seed"]
 
 Values = list[Any]
 # A field test sees every value the path reaches and whether some branch was missing.
@@ -39,127 +42,9 @@ DocTest = Callable[[Mapping[str, Any]], bool]
 _RANK_MINKEY = 1
 _RANK_MAXKEY = 100
 
-_TYPE_ALIASES: dict[str, int] = {
-    "double": 1,
-    "string": 2,
-    "object": 3,
-    "array": 4,
-    "binData": 5,
-    "undefined": 6,
-    "objectId": 7,
-    "bool": 8,
-    "date": 9,
-    "null": 10,
-    "regex": 11,
-    "javascript": 13,
-    "int": 16,
-    "timestamp": 17,
-    "long": 18,
-    "decimal": 19,
-    "minKey": -1,
-    "maxKey": 127,
-}
-
-_STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "such",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "will",
-        "with",
-    ]
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def text_tokens(text: str) -> list[str]:
-    """Lower-cased word tokens without common English stop words (no stemming)."""
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
-
 
 def _bad(message: str) -> CommandError:
     return CommandError(2, message)
-
-
-def _bson_type_number(value: Any) -> int:
-    """The numeric BSON type of a value, as ``$type`` reports it."""
-    import datetime
-
-    from bson import (
-        Binary,
-        Code,
-        DatetimeMS,
-        Decimal128,
-        Int64,
-        MaxKey,
-        MinKey,
-        ObjectId,
-        Timestamp,
-    )
-
-    if value is None:
-        return 10
-    if isinstance(value, bool):
-        return 8
-    if isinstance(value, Int64):
-        return 18
-    if isinstance(value, int):
-        return 16 if -(2**31) <= value < 2**31 else 18
-    if isinstance(value, float):
-        return 1
-    if isinstance(value, Decimal128):
-        return 19
-    if isinstance(value, str):
-        return 2
-    if isinstance(value, Mapping):
-        return 3
-    if isinstance(value, list | tuple):
-        return 4
-    if isinstance(value, bytes | Binary):
-        return 5
-    if isinstance(value, ObjectId):
-        return 7
-    if isinstance(value, datetime.datetime | DatetimeMS):
-        return 9
-    if isinstance(value, Regex | re.Pattern):
-        return 11
-    if isinstance(value, Code):
-        return 13
-    if isinstance(value, Timestamp):
-        return 17
-    if isinstance(value, MinKey):
-        return -1
-    if isinstance(value, MaxKey):
-        return 127
-    return 0
 
 
 def _resolve(doc: Any, parts: tuple[str, ...]) -> tuple[Values, bool]:
@@ -207,55 +92,6 @@ def _expand(values: Values) -> list[Any]:
     return expanded
 
 
-def _compile_regex(pattern: Any, options: str = "") -> re.Pattern[str]:
-    if isinstance(pattern, re.Pattern):
-        return pattern
-    if isinstance(pattern, Regex):
-        flags = pattern.flags if isinstance(pattern.flags, int) else 0
-        compiled = pattern.try_compile() if flags else None
-        if compiled is not None:
-            return compiled
-        options = options or _flags_to_options(flags)
-        pattern = pattern.pattern
-    if not isinstance(pattern, str):
-        raise _bad("$regex has to be a string")
-    flags = 0
-    for option in options:
-        if option == "i":
-            flags |= re.IGNORECASE
-        elif option == "m":
-            flags |= re.MULTILINE
-        elif option == "s":
-            flags |= re.DOTALL
-        elif option == "x":
-            flags |= re.VERBOSE
-        elif option == "u":
-            pass
-        else:
-            raise _bad(f"invalid flag in regex options: {option}")
-    try:
-        return re.compile(pattern, flags)
-    except re.error as exc:
-        raise CommandError(51091, f"Regular expression is invalid: {exc}") from None
-
-
-def _flags_to_options(flags: int) -> str:
-    return "".join(
-        letter
-        for letter, flag in (
-            ("i", re.IGNORECASE),
-            ("m", re.MULTILINE),
-            ("s", re.DOTALL),
-            ("x", re.VERBOSE),
-        )
-        if flags & flag
-    )
-
-
-def _is_regex(value: Any) -> bool:
-    return isinstance(value, Regex | re.Pattern)
-
-
 def _regex_test(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     def test(value: Any) -> bool:
         if isinstance(value, str):
@@ -270,8 +106,8 @@ def _regex_test(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
 
 def _equality(operand: Any) -> FieldTest:
     """``{path: operand}`` and ``$eq``: whole values, array elements, null for missing."""
-    if _is_regex(operand):
-        regex = _regex_test(_compile_regex(operand))
+    if is_regex(operand):
+        regex = _regex_test(compile_regex(operand))
         return lambda values, missing: any(regex(v) for v in _expand(values))
     if operand is None:
 
@@ -305,7 +141,7 @@ def _equality(operand: Any) -> FieldTest:
 
 
 def _comparison(op: str, operand: Any) -> FieldTest:
-    if _is_regex(operand):
+    if is_regex(operand):
         raise _bad(f"Can't have RegEx as arg to predicate over field, op: {op}")
     key = sort_key(operand)
     rank = key[0]
@@ -363,20 +199,20 @@ def _type(operand: Any) -> FieldTest:
         if isinstance(spec, str):
             if spec == "number":
                 want_number = True
-            elif spec in _TYPE_ALIASES:
-                wanted.add(_TYPE_ALIASES[spec])
+            elif spec in TYPE_ALIASES:
+                wanted.add(TYPE_ALIASES[spec])
             else:
                 raise _bad(f"Unknown type name alias: {spec}")
         elif is_number(spec):
             number = int(to_decimal(spec))
-            if number not in set(_TYPE_ALIASES.values()) | {0}:
+            if number not in set(TYPE_ALIASES.values()) | {0}:
                 raise _bad(f"Invalid numerical type code: {spec}")
             wanted.add(number)
         else:
             raise CommandError(14, "type must be represented as a number or a string")
 
     def has_type(value: Any) -> bool:
-        code = _bson_type_number(value)
+        code = bson_type_number(value)
         return code in wanted or (want_number and type_rank(value) == RANK_NUMBER)
 
     def test(values: Values, missing: bool) -> bool:
@@ -461,7 +297,7 @@ def _all(operand: Any) -> FieldTest:
 
 
 def _not(operand: Any) -> FieldTest:
-    if _is_regex(operand):
+    if is_regex(operand):
         inner = _equality(operand)
     elif isinstance(operand, Mapping):
         if not operand:
@@ -518,7 +354,7 @@ def _operators(spec: Mapping[str, Any]) -> FieldTest:
                 raise _bad("$options has to be a string")
             if isinstance(operand, Regex | re.Pattern) and options:
                 operand = operand.pattern
-            regex = _regex_test(_compile_regex(operand, options or ""))
+            regex = _regex_test(compile_regex(operand, options or ""))
             tests.append(_any_value(regex))
         elif op == "$options":
             continue
@@ -552,7 +388,7 @@ class _Context:
 
     def __init__(self, text_fields: Mapping[str, float] | None) -> None:
         self.text_fields = text_fields
-        self.text: _TextSearch | None = None
+        self.text: TextSearch | None = None
         self.field_tests: list[tuple[tuple[str, ...], FieldTest]] = []
 
 
@@ -572,86 +408,12 @@ def _logical(op: str, operand: Any, ctx: _Context | None) -> DocTest:
 
 
 def _expr(operand: Any) -> DocTest:
-    from .expressions import evaluate, validate_expression
-
     validate_expression(operand)
 
     def test(doc: Mapping[str, Any]) -> bool:
         return truthy(evaluate(operand, doc))
 
     return test
-
-
-def truthy(value: Any) -> bool:
-    """Aggregation truthiness: false, null, missing and numeric zero are false."""
-    if value is None or value is False:
-        return False
-    if is_number(value):
-        return to_decimal(value) != 0
-    return True
-
-
-class _TextSearch:
-    def __init__(self, spec: Any, fields: Mapping[str, float]) -> None:
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("$search"), str):
-            raise _bad("$text requires a $search string")
-        for key in spec:
-            if key not in ("$search", "$language", "$caseSensitive", "$diacriticSensitive"):
-                raise _bad(f"unknown $text option: {key}")
-        self.case_sensitive = bool(spec.get("$caseSensitive", False))
-        search: str = spec["$search"]
-        self.phrases = re.findall(r'"([^"]*)"', search)
-        rest = re.sub(r'"[^"]*"', " ", search)
-        self.terms: list[str] = []
-        self.negated: list[str] = []
-        for word in rest.split():
-            if word.startswith("-") and len(word) > 1:
-                self.negated.extend(text_tokens(word[1:]))
-            else:
-                self.terms.extend(text_tokens(word))
-        self.fields = dict(fields)
-
-    def _text(self, doc: Mapping[str, Any]) -> list[tuple[str, float]]:
-        from .paths import get_path_values
-
-        chunks: list[tuple[str, float]] = []
-        for path, weight in self.fields.items():
-            for value in get_path_values(doc, path):
-                items = value if isinstance(value, list) else [value]
-                chunks.extend((item, weight) for item in items if isinstance(item, str))
-        return chunks
-
-    def score(self, doc: Mapping[str, Any]) -> float:
-        """Weighted term frequency: for each field, weight * matching tokens ÷ tokens (+1 per phrase)."""
-        chunks = self._text(doc)
-        if not chunks:
-            return 0.0
-        score = 0.0
-        tokens_all: set[str] = set()
-        joined = []
-        for text, weight in chunks:
-            tokens = text_tokens(text)
-            tokens_all.update(tokens)
-            joined.append(text if self.case_sensitive else text.lower())
-            if tokens:
-                hits = sum(1 for t in tokens if t in self.terms)
-                score += weight * hits / len(tokens)
-        if any(t in tokens_all for t in self.negated):
-            return 0.0
-        haystack = "\n".join(joined)
-        for phrase in self.phrases:
-            needle = phrase if self.case_sensitive else phrase.lower()
-            if needle not in haystack:
-                return 0.0
-            score += 1.0
-        if self.terms and not any(t in tokens_all for t in self.terms):
-            return 0.0
-        if not self.terms and not self.phrases:
-            return 0.0
-        return score
-
-    def matches(self, doc: Mapping[str, Any]) -> bool:
-        return self.score(doc) > 0
 
 
 def _compile_document(filter: Mapping[str, Any], ctx: _Context | None) -> DocTest:
@@ -673,7 +435,7 @@ def _compile_document(filter: Mapping[str, Any], ctx: _Context | None) -> DocTes
                     raise _bad("$text can only be used at the top level of a query")
                 if ctx.text_fields is None:
                     raise CommandError(27, "text index required for $text query")
-                ctx.text = _TextSearch(condition, ctx.text_fields)
+                ctx.text = TextSearch(condition, ctx.text_fields)
                 tests.append(ctx.text.matches)
             else:
                 raise _bad(f"unknown top level operator: {key}")
@@ -798,7 +560,7 @@ def equality_seed(filter: Mapping[str, Any]) -> dict[str, Any]:
                 ):
                     _set_seed(seed, key, condition["$in"][0])
                 continue
-            if _is_regex(condition):
+            if is_regex(condition):
                 continue
             _set_seed(seed, key, condition)
 

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import bson
 
-from .wire import CODEC_OPTIONS
+from ..wire import CODEC_OPTIONS
 
 __all__ = ["DataDirLockedError", "Journal", "JournalCorruptError", "Recovered"]
 

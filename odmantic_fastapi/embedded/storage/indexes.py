@@ -13,11 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bson import Regex
 from sortedcontainers import SortedDict
 
-from .compare import RANK_NULL, datetime_ms, is_number, sort_key
-from .errors import CommandError
-from .paths import get_path_values
+from ..errors import CommandError
+from ..evaluation.compare import RANK_NULL, datetime_ms, is_number, sort_key
+from ..evaluation.matcher import compile_filter
+from ..evaluation.paths import get_path_values
+from ..evaluation.text_search import text_tokens
 
 __all__ = [
     "IdKey",
@@ -146,8 +149,6 @@ def parse_index_spec(doc: Mapping[str, Any]) -> IndexSpec:
     if partial is not None:
         if not isinstance(partial, Mapping):
             raise CommandError(67, "partialFilterExpression must be an object")
-        from .matcher import compile_filter
-
         compile_filter(partial)
     weights = doc.get("weights")
     unique = bool(doc.get("unique", False))
@@ -198,8 +199,6 @@ def check_conflict(existing: Sequence[IndexSpec], new: IndexSpec) -> bool:
 
 
 def _is_regex(value: Any) -> bool:
-    from bson import Regex
-
     return isinstance(value, Regex) or hasattr(value, "pattern")
 
 
@@ -213,8 +212,6 @@ class Index:
         self._fields = [field for field, _ in spec.key]
         self._partial = None
         if spec.partial_filter is not None:
-            from .matcher import compile_filter
-
             self._partial = compile_filter(spec.partial_filter)
 
     def __len__(self) -> int:
@@ -225,8 +222,6 @@ class Index:
         if self._partial is not None and not self._partial.matches(doc):
             return []
         if self.spec.is_text:
-            from .matcher import text_tokens
-
             words: set[str] = set()
             for field in self._fields:
                 for value in get_path_values(doc, field):
@@ -340,8 +335,6 @@ class Index:
         return tuple(prefix)
 
     def _condition(self, condition: Any) -> set[IdKey] | None:
-        from bson import Regex
-
         if isinstance(condition, Regex) or hasattr(condition, "pattern"):
             return None
         if not (

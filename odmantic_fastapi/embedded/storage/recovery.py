@@ -9,13 +9,13 @@ record under its own commit timestamp, in order.
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..transactions import TransactionState
 from .indexes import parse_index_spec
 from .journal import Recovered
-from .storage import Store, id_key
-from .transactions import TransactionState
+from .store import Store, id_key
 
 if TYPE_CHECKING:
-    from .server import MongoServer
+    from ..server import MongoServer
 
 __all__ = ["apply_record", "capture_state", "replay"]
 

@@ -4,8 +4,8 @@ from collections.abc import Callable, Mapping
 from functools import total_ordering
 from typing import Any
 
+from ..errors import CommandError
 from .compare import sort_key
-from .errors import CommandError
 from .paths import get_path_values
 
 __all__ = ["compile_sort", "sort_value_key"]

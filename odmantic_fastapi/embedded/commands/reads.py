@@ -1,0 +1,150 @@
+"""Read commands: find, getMore, killCursors, count and distinct."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from bson import Int64
+
+from ..errors import CommandError
+from ..evaluation.compare import sort_key
+from ..evaluation.matcher import compile_filter
+from ..evaluation.paths import get_path_values
+from ..evaluation.projection import compile_projection
+from ..evaluation.sorting import compile_sort
+from ._base import Context, collection_name, command, get_bool, get_document, get_int
+from .crud import filter_arg, matching_documents, open_collection, text_fields
+
+__all__: list[str] = []
+
+
+def _batch_size(ctx: Context, source: Mapping[str, Any] | None = None) -> int | None:
+    value = get_int(source if source is not None else ctx.cmd, "batchSize")
+    if value is not None and value < 0:
+        raise CommandError(
+            51024, f"BSON field 'batchSize' value must be >= 0, actual value '{value}'"
+        )
+    return value
+
+
+@command("find")
+async def find(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    filter = filter_arg(ctx.cmd.get("filter"))
+    coll = open_collection(ctx, name, create=False)
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    projection = compile_projection(get_document(ctx.cmd, "projection"))
+    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
+    skip = get_int(ctx.cmd, "skip") or 0
+    limit = get_int(ctx.cmd, "limit") or 0
+    if skip < 0:
+        raise CommandError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
+    single_batch = get_bool(ctx.cmd, "singleBatch")
+    if limit < 0:
+        limit, single_batch = -limit, True
+    batch_size = _batch_size(ctx)
+    for unsupported in ("min", "max", "returnKey", "showRecordId", "tailable", "awaitData"):
+        if ctx.cmd.get(unsupported):
+            raise CommandError(
+                2, f"find option '{unsupported}' is not supported by the embedded server"
+            )
+    _check_collation(ctx.cmd)
+    docs = matching_documents(ctx, coll, filter, matcher)
+    if sort_fn is not None:
+        docs.sort(key=sort_fn)
+    if skip:
+        docs = docs[skip:]
+    if limit:
+        docs = docs[:limit]
+    if projection is not None:
+        docs = [projection.apply(d, matcher=matcher) for d in docs]
+    if single_batch and batch_size is None:
+        batch_size = len(docs)
+    cursor = ctx.server.cursors.first_batch(
+        f"{ctx.db}.{name}",
+        docs,
+        batch_size,
+        single_batch=single_batch,
+        session=ctx.txn.session.lsid if ctx.txn.session else None,
+    )
+    return {"cursor": cursor, "ok": 1.0}
+
+
+def _check_collation(cmd: Mapping[str, Any]) -> None:
+    collation = cmd.get("collation")
+    if collation is None:
+        return
+    if not isinstance(collation, dict) or collation.get("locale") != "simple":
+        raise CommandError(
+            2, "collations other than {locale: 'simple'} are not supported by the embedded server"
+        )
+
+
+@command("getMore")
+async def get_more(ctx: Context) -> dict[str, Any]:
+    cursor_id = ctx.arg
+    if isinstance(cursor_id, bool) or not isinstance(cursor_id, int):
+        raise CommandError(
+            14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'"
+        )
+    coll = ctx.cmd.get("collection")
+    if not isinstance(coll, str):
+        raise CommandError(40414, "BSON field 'getMore.collection' is missing but a required field")
+    batch = ctx.server.cursors.get_more(int(cursor_id), f"{ctx.db}.{coll}", _batch_size(ctx))
+    return {"cursor": batch, "ok": 1.0}
+
+
+@command("killCursors")
+async def kill_cursors(ctx: Context) -> dict[str, Any]:
+    ids = ctx.cmd.get("cursors")
+    if not isinstance(ids, list):
+        raise CommandError(
+            40414, "BSON field 'killCursors.cursors' is missing but a required field"
+        )
+    killed, not_found = ctx.server.cursors.kill([int(i) for i in ids])
+    return {
+        "cursorsKilled": [Int64(i) for i in killed],
+        "cursorsNotFound": [Int64(i) for i in not_found],
+        "cursorsAlive": [],
+        "cursorsUnknown": [],
+        "ok": 1.0,
+    }
+
+
+@command("count")
+async def count(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    filter = filter_arg(ctx.cmd.get("query"), "query")
+    coll = open_collection(ctx, name, create=False)
+    skip = get_int(ctx.cmd, "skip") or 0
+    limit = abs(get_int(ctx.cmd, "limit") or 0)
+    if coll is None:
+        return {"n": 0, "ok": 1.0}
+    if not filter and ctx.write_set is None:
+        n = coll.live_count
+    else:
+        matcher = compile_filter(filter, text_fields=text_fields(coll))
+        n = sum(1 for _ in ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
+    n = max(n - skip, 0)
+    if limit:
+        n = min(n, limit)
+    return {"n": n, "ok": 1.0}
+
+
+@command("distinct")
+async def distinct(ctx: Context) -> dict[str, Any]:
+    name = collection_name(ctx)
+    key = ctx.cmd.get("key")
+    if not isinstance(key, str):
+        raise CommandError(
+            14, "BSON field 'distinct.key' is the wrong type, expected type 'string'"
+        )
+    filter = filter_arg(ctx.cmd.get("query"), "query")
+    coll = open_collection(ctx, name, create=False)
+    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    seen: dict[Any, Any] = {}
+    for doc in matching_documents(ctx, coll, filter, matcher):
+        for value in get_path_values(doc, key):
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                seen.setdefault(sort_key(item), item)
+    return {"values": [seen[k] for k in sorted(seen)], "ok": 1.0}

@@ -1,0 +1,215 @@
+"""Array and object expression operators: $size, $filter, $map, $reduce, $in, $mergeObjects, ..."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import CommandError
+from ..compare import sort_key, to_decimal
+from ..sorting import compile_sort
+from ._core import (
+    MISSING,
+    Operator,
+    Vars,
+    args,
+    array_arg,
+    evaluate,
+    is_null,
+    one,
+    present,
+    truth,
+    two,
+    type_name,
+    with_var,
+)
+
+__all__ = ["OPERATORS"]
+
+
+def _size(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    value = one(name, expr, root, variables)
+    if not isinstance(value, list):
+        raise CommandError(
+            17124,
+            f"The argument to $size must be an array. Type of argument was: {type_name(value)}",
+        )
+    return len(value)
+
+
+def _element_at(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array, index = two(name, expr, root, variables)
+    array = array_arg(name, array)
+    if array is None or is_null(index):
+        return None
+    i = int(to_decimal(index))
+    return array[i] if -len(array) <= i < len(array) else MISSING
+
+
+def _first_last(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, one(name, expr, root, variables))
+    if array is None or not array:
+        return MISSING if array is not None else None
+    return array[0] if name == "$first" else array[-1]
+
+
+def _filter(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, evaluate(expr["input"], root, variables))
+    if array is None:
+        return None
+    var = expr.get("as", "this")
+    kept = [e for e in array if truth(evaluate(expr["cond"], root, with_var(variables, var, e)))]
+    if "limit" in expr:
+        kept = kept[: int(evaluate(expr["limit"], root, variables))]
+    return kept
+
+
+def _map(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, evaluate(expr["input"], root, variables))
+    if array is None:
+        return None
+    var = expr.get("as", "this")
+    return [present(evaluate(expr["in"], root, with_var(variables, var, e))) for e in array]
+
+
+def _reduce(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, evaluate(expr["input"], root, variables))
+    if array is None:
+        return None
+    value = evaluate(expr["initialValue"], root, variables)
+    for element in array:
+        scope = {**variables, "value": value, "this": element}
+        value = evaluate(expr["in"], root, scope)
+    return value
+
+
+def _in(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    item, array = two(name, expr, root, variables)
+    if not isinstance(array, list):
+        raise CommandError(40081, "$in requires an array as a second argument")
+    wanted = sort_key(None if item is MISSING else item)
+    return any(sort_key(e) == wanted for e in array)
+
+
+def _concat_arrays(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    values = args(expr, root, variables)
+    if any(is_null(v) for v in values):
+        return None
+    out: list[Any] = []
+    for v in values:
+        out.extend(array_arg(name, v) or [])
+    return out
+
+
+def _slice(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    items = args(expr, root, variables)
+    array = array_arg(name, items[0])
+    if array is None:
+        return None
+    if len(items) == 2:
+        n = int(to_decimal(items[1]))
+        return array[:n] if n >= 0 else array[n:]
+    start, n = int(to_decimal(items[1])), int(to_decimal(items[2]))
+    start = start if start >= 0 else max(len(array) + start, 0)
+    return array[start : start + n]
+
+
+def _reverse(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, one(name, expr, root, variables))
+    return None if array is None else list(reversed(array))
+
+
+def _is_array(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    return isinstance(one(name, expr, root, variables), list)
+
+
+def _range(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    items = [int(to_decimal(v)) for v in args(expr, root, variables)]
+    return list(range(*items))
+
+
+def _index_of(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    items = args(expr, root, variables)
+    array = array_arg(name, items[0])
+    if array is None:
+        return None
+    wanted = sort_key(items[1])
+    for i, element in enumerate(array):
+        if sort_key(element) == wanted:
+            return i
+    return -1
+
+
+def _sort_array(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    array = array_arg(name, evaluate(expr["input"], root, variables))
+    if array is None:
+        return None
+    spec = expr["sortBy"]
+    if isinstance(spec, Mapping):
+        key_fn = compile_sort(spec)
+        assert key_fn is not None
+        return sorted(array, key=lambda e: key_fn(e if isinstance(e, Mapping) else {}))
+    return sorted(array, key=sort_key, reverse=spec == -1)
+
+
+def _merge_objects(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    merged: dict[str, Any] = {}
+    for value in args(expr, root, variables):
+        if is_null(value):
+            continue
+        if not isinstance(value, Mapping):
+            raise CommandError(
+                40400,
+                f"$mergeObjects requires object inputs, but input is of type {type_name(value)}",
+            )
+        merged.update(value)
+    return merged
+
+
+def _object_to_array(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    value = one(name, expr, root, variables)
+    if is_null(value):
+        return None
+    return [{"k": k, "v": v} for k, v in value.items()]
+
+
+def _array_to_object(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    value = one(name, expr, root, variables)
+    if is_null(value):
+        return None
+    obj: dict[str, Any] = {}
+    for item in value:
+        if isinstance(item, Mapping):
+            obj[item["k"]] = item["v"]
+        else:
+            obj[item[0]] = item[1]
+    return obj
+
+
+def _get_field(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    field = expr if isinstance(expr, str) else expr.get("field")
+    source = (
+        root if isinstance(expr, str) else evaluate(expr.get("input", "$$CURRENT"), root, variables)
+    )
+    return source.get(field, MISSING) if isinstance(source, Mapping) else None
+
+
+OPERATORS: dict[str, Operator] = {
+    "$size": _size,
+    "$arrayElemAt": _element_at,
+    "$first": _first_last,
+    "$last": _first_last,
+    "$filter": _filter,
+    "$map": _map,
+    "$reduce": _reduce,
+    "$in": _in,
+    "$concatArrays": _concat_arrays,
+    "$slice": _slice,
+    "$reverseArray": _reverse,
+    "$isArray": _is_array,
+    "$range": _range,
+    "$indexOfArray": _index_of,
+    "$sortArray": _sort_array,
+    "$mergeObjects": _merge_objects,
+    "$objectToArray": _object_to_array,
+    "$arrayToObject": _array_to_object,
+    "$getField": _get_field,
+}

@@ -1,0 +1,3 @@
+"""Storage: versioned collections and their indexes, the journal, and recovery from it."""
+
+__all__: list[str] = []
