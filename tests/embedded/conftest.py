@@ -1,10 +1,12 @@
-"""Clients of every kind, talking to the session's server over the wire."""
+"""Clients of every kind, talking to the session's server over the wire, and a sample collection."""
 
+import datetime
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from bson import Int64
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
@@ -41,3 +43,34 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+# Five documents that disagree on types, arrays and missing fields, for query tests.
+SAMPLE_DOCS: list[dict[str, Any]] = [
+    {
+        "_id": 1,
+        "n": 5,
+        "s": "apple",
+        "tags": ["a", "b"],
+        "sub": {"x": 1},
+        "items": [{"k": 1, "v": "p"}, {"k": 2, "v": "q"}],
+    },
+    {
+        "_id": 2,
+        "n": 10.5,
+        "s": "Banana",
+        "tags": ["b"],
+        "sub": {"x": 2},
+        "items": [{"k": 3, "v": "p"}],
+    },
+    {"_id": 3, "n": "7", "s": "cherry", "tags": [], "nul": None},
+    {"_id": 4, "n": Int64(20), "tags": ["a", "c", "d"], "sub": {"x": [1, 5]}},
+    {"_id": 5, "n": None, "s": "date", "d": datetime.datetime(2024, 1, 1)},
+]
+
+
+@pytest.fixture
+def coll(db: Database[Any]) -> Any:
+    """A collection holding ``SAMPLE_DOCS``."""
+    db.c.insert_many(SAMPLE_DOCS)
+    return db.c

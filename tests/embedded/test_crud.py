@@ -8,7 +8,13 @@ import pytest
 from bson import Binary, Decimal128, Int64, ObjectId, Regex
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    WriteError,
+)
 
 
 def test_hello_presents_a_replica_set_primary(db: Database[Any]) -> None:
@@ -319,3 +325,21 @@ def test_an_or_of_indexed_branches_finds_every_match(db: Database[Any]) -> None:
     assert sorted(d["n"] for d in db.moves.find(mixed)) == sorted(
         {i for i in range(100) if i % 10 == 3} | {99}
     )
+
+
+def test_unique_sparse_and_partial_indexes(db: Database[Any]) -> None:
+    db.i.create_index("email", unique=True, sparse=True)
+    db.i.insert_many([{"_id": 1}, {"_id": 2}])  # sparse: missing emails do not collide
+    db.i.create_index("code", unique=True, partialFilterExpression={"active": True})
+    db.i.insert_many(
+        [{"_id": 3, "code": "A", "active": False}, {"_id": 4, "code": "A", "active": True}]
+    )
+    with pytest.raises(WriteError):
+        db.i.insert_one({"_id": 5, "code": "A", "active": True})
+
+
+def test_documents_over_16_mib_are_refused(db: Database[Any]) -> None:
+    with pytest.raises((DocumentTooLarge, OperationFailure)):
+        db.big.insert_one({"blob": "x" * (16 * 1024 * 1024 + 1)})
+    db.big.insert_one({"_id": ObjectId(), "ok": True})
+    assert db.big.count_documents({}) == 1

@@ -1,0 +1,70 @@
+"""Aggregation pipelines over the wire: stages, $facet, $replaceRoot and $lookup with let."""
+
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+
+def test_aggregation_stages(coll: Any) -> None:
+    pipeline = [
+        {"$match": {"tags": {"$exists": True}}},
+        {"$unwind": {"path": "$tags", "preserveNullAndEmptyArrays": True}},
+        {"$group": {"_id": "$tags", "count": {"$sum": 1}, "ids": {"$push": "$_id"}}},
+        {"$sort": {"count": -1, "_id": 1}},
+        {"$limit": 2},
+        {"$project": {"tag": "$_id", "count": 1, "_id": 0}},
+    ]
+    assert list(coll.aggregate(pipeline)) == [{"count": 2, "tag": "a"}, {"count": 2, "tag": "b"}]
+    facet = list(
+        coll.aggregate(
+            [
+                {
+                    "$facet": {
+                        "n": [{"$count": "total"}],
+                        "top": [{"$sortByCount": "$s"}, {"$limit": 1}],
+                    }
+                }
+            ]
+        )
+    )
+    assert facet[0]["n"] == [{"total": 5}]
+    replaced = list(coll.aggregate([{"$match": {"_id": 1}}, {"$replaceRoot": {"newRoot": "$sub"}}]))
+    assert replaced == [{"x": 1}]
+    with pytest.raises(OperationFailure) as info:
+        list(coll.aggregate([{"$match": {"_id": 1}}, {"$replaceRoot": {"newRoot": "$s"}}]))
+    assert info.value.code == 40228
+
+
+def test_lookup_with_a_pipeline_and_let(db: Database[Any]) -> None:
+    db.orders.insert_many([{"_id": 1, "item": "x", "qty": 5}, {"_id": 2, "item": "y", "qty": 1}])
+    db.stock.insert_many([{"item": "x", "have": 10}, {"item": "y", "have": 0}])
+    result = list(
+        db.orders.aggregate(
+            [
+                {
+                    "$lookup": {
+                        "from": "stock",
+                        "let": {"item": "$item", "qty": "$qty"},
+                        "pipeline": [
+                            {
+                                "$match": {
+                                    "$expr": {
+                                        "$and": [
+                                            {"$eq": ["$item", "$$item"]},
+                                            {"$gte": ["$have", "$$qty"]},
+                                        ]
+                                    }
+                                }
+                            },
+                            {"$project": {"_id": 0, "have": 1}},
+                        ],
+                        "as": "available",
+                    }
+                },
+                {"$project": {"available": 1}},
+            ]
+        )
+    )
+    assert result == [{"_id": 1, "available": [{"have": 10}]}, {"_id": 2, "available": []}]
