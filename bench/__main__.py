@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import embedded_server, end_to_end, http_load, odm
+from . import concurrency, embedded_server, end_to_end, http_load, odm
 from ._common import load_results, write_results
 from .charts import draw_all
 from .report import DOC, targets, write_report
@@ -23,6 +23,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "end_to_end": end_to_end.run,
     "embedded_server": embedded_server.run,
     "http": http_load.run,
+    "concurrency": concurrency.run,
 }
 
 

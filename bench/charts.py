@@ -139,6 +139,51 @@ def embedded_server_chart(results: dict[str, Any]) -> Path:
     return _save(fig, "embedded_server.png")
 
 
+def concurrency_chart(results: dict[str, Any]) -> Path:
+    workloads = results["workloads"]
+    names = list(workloads)
+    levels = list(next(iter(workloads.values())))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    _bars(
+        left,
+        [name.replace(" ", "\n", 1) for name in names],
+        {
+            f"{level} clients": [results["server_over_floor"][name][level] for name in names]
+            for level in levels
+        },
+    )
+    left.axhline(1.0, color="black", linewidth=1)
+    left.axhline(0.6, color="grey", linestyle="--", linewidth=1, label="find_one target 0.6x")
+    left.set_ylabel("server rate / floor's at the same concurrency")
+    left.set_title("Against the floor")
+    left.legend(fontsize=8)
+    counts = [int(level) for level in levels]
+    for n, name in enumerate(names):
+        colour = _COLOURS[n % len(_COLOURS)]
+        by_level = workloads[name]
+        right.plot(
+            counts,
+            [by_level[level]["embedded server"]["per_second"] for level in levels],
+            marker="o",
+            color=colour,
+            label=name,
+        )
+        right.plot(
+            counts,
+            [by_level[level]["floor"]["per_second"] for level in levels],
+            linestyle=":",
+            color=colour,
+        )
+    right.set_xscale("log")
+    right.set_xticks(counts, [str(c) for c in counts])
+    right.set_xlabel("concurrent clients")
+    right.set_ylabel("operations per second")
+    right.set_title("Server (solid) and floor (dotted)")
+    right.legend(fontsize=8)
+    fig.suptitle(f"Embedded server under concurrent pymongo async clients ({results['mode']} run)")
+    return _save(fig, "concurrency.png")
+
+
 def draw_all(results: dict[str, dict[str, Any] | None]) -> list[Path]:
     """Draw every chart whose results are present; returns the files written."""
     drawers = {
@@ -146,6 +191,7 @@ def draw_all(results: dict[str, dict[str, Any] | None]) -> list[Path]:
         "end_to_end": end_to_end_chart,
         "http": http_chart,
         "embedded_server": embedded_server_chart,
+        "concurrency": concurrency_chart,
     }
     RESULTS.mkdir(exist_ok=True)
     return [draw(data) for name, draw in drawers.items() if (data := results.get(name))]

@@ -17,6 +17,7 @@ from bson import Int64, ObjectId
 __all__ = ["main"]
 
 HEADER = struct.Struct("<iiii")
+_INT = struct.Struct("<i")
 
 
 def _reply(cmd: dict[str, Any], port: int) -> dict[str, Any]:
@@ -52,7 +53,10 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, por
             header = await reader.readexactly(16)
             length, request_id, _, _ = HEADER.unpack(header)
             body = await reader.readexactly(length - 16)
-            cmd = bson.decode(body[5:])
+            # Flag bits, then the kind-0 section; document sequences (kind 1:
+            # insert's documents, update's updates) follow it and are skipped.
+            (size,) = _INT.unpack_from(body, 5)
+            cmd = bson.decode(body[5 : 5 + size])
             payload = bson.encode(_reply(cmd, port))
             writer.write(
                 HEADER.pack(16 + 5 + len(payload), 0, request_id, 2013) + b"\x00" * 5 + payload
