@@ -8,7 +8,6 @@ the current FastAPI request when an operation is called without ``session=``.
 """
 
 import asyncio
-import contextvars
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
@@ -25,6 +24,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from ._driver import TransactionOptions, driver_client_of, unwrap_client
+from ._request_session import joined_session
 from ._steps import Steps, run_async, run_sync
 from .bulk import SaveBatch, plan_saves
 from .exceptions import DocumentNotFoundError, RevisionConflictError
@@ -63,11 +63,6 @@ DEFAULT_TRANSACTION_OPTIONS = TransactionOptions(
     read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
 )
 DEFAULT_RETRY_SECONDS = 120.0
-
-#: The session operations join when called without ``session=`` (set per request).
-current_session: contextvars.ContextVar[AIOSession | None] = contextvars.ContextVar(
-    "odmantic_fastapi_current_session", default=None
-)
 
 
 def _is_model_class(model: Any) -> bool:
@@ -538,7 +533,7 @@ class AIOEngine(_QueryBuilding):
 
     def _get_session(self, session: AIOSessionType) -> Any:
         if session is None:
-            joined = current_session.get()
+            joined = joined_session()
             if joined is None or joined.session is None:
                 return None
             return joined.get_driver_session()
@@ -581,7 +576,7 @@ class AIOEngine(_QueryBuilding):
         max_commit_time_ms: int | None = None,
     ) -> AIOTransaction:
         """A new transaction on a session of its own: ``async with engine.transaction() as txn``."""
-        joined = current_session.get()
+        joined = joined_session()
         if isinstance(joined, AIOTransaction) and joined.is_started:
             raise RuntimeError(
                 "this request already has a transaction (from get_transaction); pass it as "
@@ -740,7 +735,7 @@ class AIOEngine(_QueryBuilding):
         return results[0] if results else None
 
     def _transaction_of(self, session: AIOSessionType) -> Any:
-        return session if session is not None else current_session.get()
+        return session if session is not None else joined_session()
 
     def _new_transaction(self, **options: Any) -> AIOTransaction:
         return AIOTransaction(self, **options)

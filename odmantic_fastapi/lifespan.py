@@ -25,9 +25,10 @@ from pymongo.errors import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .engine import AIOEngine, current_session
+from ._request_session import RequestSession, current_session
+from .engine import AIOEngine
 from .model import Model
-from .session import AIOSession, AIOTransaction
+from .session import AIOTransaction
 from .settings import MongoSettings
 
 __all__ = [
@@ -102,14 +103,14 @@ class RequestDatabase:
         # Raised by RetryingTransactionDep: the route may be run again on a write conflict.
         self.max_attempts = 1
         self.transient_failure = False
-        self._session: AIOSession | None = None
+        self._session: RequestSession | None = None
         self._transaction: AIOTransaction | None = None
         self._lock = asyncio.Lock()
 
-    async def session(self) -> AIOSession:
+    async def session(self) -> RequestSession:
         async with self._lock:
             if self._session is None:
-                session = self.engine.session()
+                session = RequestSession(self.engine)
                 await session.start()
                 self._session = session
                 current_session.set(session)
@@ -123,7 +124,7 @@ class RequestDatabase:
                 await transaction.start()
                 self._transaction = transaction
                 # Engine calls that forget session= join the request's transaction.
-                current_session.set(transaction)
+                session.joined = transaction
             return self._transaction
 
     def _open_transaction(self) -> AIOTransaction | None:

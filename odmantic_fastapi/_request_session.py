@@ -1,0 +1,100 @@
+"""The session of the request being served, which engine calls without ``session=`` join.
+
+The FastAPI layer's middleware gives each request an empty slot and its
+dependencies fill it; the engine reads it through :func:`joined_session`.
+Nothing here imports FastAPI, so the ODM can read it without loading FastAPI.
+
+A request's session (and its transaction) lives in three phases:
+
+    open --commit/abort--> closed --response sent--> released
+
+While open it is joined. Once the transaction is committed or aborted, at the
+start of the response, it refuses any further use: a write in the response
+body would silently land outside the transaction. Once the response has been
+sent (background tasks run then), engine calls go to the database on their own.
+"""
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from pymongo.client_session import ClientSession
+
+from .session import AIOSession, SyncSession
+
+if TYPE_CHECKING:
+    from .engine import AIOEngine, SyncEngine
+
+__all__ = [
+    "RequestSession",
+    "SyncRequestSession",
+    "closed_message",
+    "current_session",
+    "joined_session",
+]
+
+#: The request's session, when a dependency of the request being served asked for one.
+current_session: "contextvars.ContextVar[RequestSession | None]" = contextvars.ContextVar(
+    "odmantic_fastapi_current_session", default=None
+)
+
+
+def closed_message(committed: bool) -> str:
+    """What a use of the request's session after its commit or abort is told."""
+    outcome = "committed" if committed else "aborted"
+    return f"transaction already {outcome}; write in the route, not in the response body"
+
+
+class _Phase:
+    """Open, then closed with the reason given to whoever still uses it, then released."""
+
+    def __init__(self) -> None:
+        self.closed: str | None = None
+        self.released = False
+
+    def check(self) -> None:
+        if self.closed is not None:
+            raise RuntimeError(self.closed)
+
+
+class RequestSession(AIOSession):
+    """The session of one request: refuses use once the request's outcome is decided.
+
+    ``joined`` is what engine calls without ``session=`` use: this session, or
+    the request's transaction on it once one is started.
+    """
+
+    def __init__(self, engine: "AIOEngine") -> None:
+        super().__init__(engine)
+        self.phase = _Phase()
+        self.joined: AIOSession = self
+
+    def get_driver_session(self) -> Any:
+        self.phase.check()
+        return super().get_driver_session()
+
+
+class SyncRequestSession(SyncSession):
+    """The synchronous counterpart of :class:`RequestSession`, for ``def`` routes."""
+
+    def __init__(self, engine: "SyncEngine") -> None:
+        super().__init__(engine)
+        self.phase = _Phase()
+
+    def get_driver_session(self) -> ClientSession:
+        self.phase.check()
+        return super().get_driver_session()
+
+
+def joined_session() -> AIOSession | None:
+    """The request's session or transaction for an engine call made without ``session=``.
+
+    None outside a request, or once the response has been sent.
+
+    Raises:
+        RuntimeError: the request's transaction is already committed or aborted.
+    """
+    request = current_session.get()
+    if request is None or request.phase.released:
+        return None
+    request.phase.check()
+    return request.joined
