@@ -70,26 +70,11 @@ __all__ = [
     "install_exception_handlers",
 ]
 
-_FASTAPI_NAMES = frozenset(
-    {
-        "EngineDep",
-        "RetryingTransactionDep",
-        "RevisionConflictError",
-        "SessionDep",
-        "TransactionDep",
-        "get_engine",
-        "get_retrying_transaction",
-        "get_session",
-        "get_transaction",
-        "install",
-        "install_exception_handlers",
-    }
-)
-
 __version__ = importlib.metadata.version("odmantic-fastapi")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FASTAPI_NAMES:
+    # The names of __all__ not bound above are dependencies.__all__, the FastAPI list.
+    if name in __all__:
         return getattr(importlib.import_module(".dependencies", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,9 +3,7 @@
 A request gets one session, and at most one transaction on it. Whether that
 transaction commits is decided by the response status, at the moment the
 response starts and before any byte of it reaches the client: below 400 it
-commits, otherwise it aborts. The decision is taken in a small ASGI middleware
-because a ``yield`` dependency's exit code runs too late (after the response
-is produced) and cannot see a status the route set by returning a Response.
+commits, otherwise it aborts (see :mod:`odmantic_fastapi.middleware`).
 
     app = FastAPI()
     odmantic_fastapi.install(app, models=[Account])
@@ -13,19 +11,25 @@ is produced) and cannot see a status the route set by returning a Response.
     @app.post("/transfers")
     async def transfer(body: TransferIn, tx: TransactionDep) -> TransferOut: ...
 
-This is the only module, with :mod:`odmantic_fastapi.lifespan`, that imports FastAPI.
+``__all__`` here is the package's one list of FastAPI names: ``odmantic_fastapi``
+re-exports exactly these, loading FastAPI only when one is first used.
 """
 
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from .connect import open_engine
 from .engine import AIOEngine
-from .lifespan import RequestDatabase, install, install_exception_handlers, open_engine
+from .http_errors import install_exception_handlers
+from .middleware import RequestDatabase, TransactionMiddleware
+from .model import Model
 from .session import AIOSession, AIOTransaction
+from .settings import MongoSettings
 
 __all__ = [
-    "RETRY_ATTEMPTS",
     "EngineDep",
     "RetryingTransactionDep",
     "SessionDep",
@@ -36,7 +40,6 @@ __all__ = [
     "get_transaction",
     "install",
     "install_exception_handlers",
-    "open_engine",
 ]
 
 _NOT_INSTALLED = (
@@ -44,6 +47,50 @@ _NOT_INSTALLED = (
     "create the FastAPI app (and run the app's lifespan, e.g. with asgi-lifespan in tests), so "
     "the request's transaction is committed or aborted from the response status"
 )
+
+#: How many times RetryingTransactionDep runs a route that failed on a write conflict.
+RETRY_ATTEMPTS = 3
+
+
+def install(
+    app: Any,
+    *,
+    models: Iterable[type[Model]] = (),
+    settings: MongoSettings | None = None,
+    engine_factory: Callable[[], AbstractAsyncContextManager[AIOEngine]] | None = None,
+    exception_handlers: bool = True,
+) -> None:
+    """Wire odmantic_fastapi into a FastAPI app: engine lifespan and transaction middleware.
+
+    Call it once, right after creating the app (before it starts). Settings
+    default to the environment (MONGODB_URL, MONGODB_DATABASE, ...); the app's
+    own lifespan still runs, inside the engine's.
+
+    Args:
+        app: the FastAPI (or Starlette) application.
+        models: models whose declared indexes are created at startup.
+        settings: connection settings; read from the environment when omitted.
+        engine_factory: an alternative way to open the engine (tests, custom clients).
+        exception_handlers: also install :func:`install_exception_handlers`.
+    """
+    models = list(models)
+    app.add_middleware(TransactionMiddleware)
+    if exception_handlers:
+        install_exception_handlers(app)
+    app_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        opener = engine_factory() if engine_factory else open_engine(settings, models)
+        async with opener as engine:
+            app_.state.odmantic_engine = engine
+            try:
+                async with app_lifespan(app_) as inner_state:
+                    yield inner_state
+            finally:
+                del app_.state.odmantic_engine
+
+    app.router.lifespan_context = lifespan
 
 
 def _request_database(request: Request, name: str) -> RequestDatabase:
@@ -66,9 +113,6 @@ async def get_session(request: Request) -> AIOSession:
 async def get_transaction(request: Request) -> AIOTransaction:
     """The request's transaction: committed if the response status is below 400, else aborted."""
     return await _request_database(request, "get_transaction").transaction()
-
-
-RETRY_ATTEMPTS = 3
 
 
 async def get_retrying_transaction(request: Request) -> AIOTransaction:

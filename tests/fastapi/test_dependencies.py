@@ -265,11 +265,11 @@ async def test_an_unreachable_database_at_commit_answers_503(
 ) -> None:
     from asgi_lifespan import LifespanManager
 
-    from odmantic_fastapi import lifespan
+    from odmantic_fastapi import middleware
     from odmantic_fastapi.embedded import EmbeddedServer
 
     # The commit is retried while its outcome is unknown; keep that window short here.
-    monkeypatch.setattr(lifespan, "COMMIT_RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(middleware, "COMMIT_RETRY_SECONDS", 1.0)
     server = EmbeddedServer()
     url = server.start()
     app = FastAPI()
