@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         "--advertise-host", help="host name clients should use, when it differs from --host"
     )
     parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument(
+        "--enable-test-commands",
+        action="store_true",
+        help="accept configureFailPoint (fault injection); never on a production server",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         max_connections=args.max_connections,
         advertise_host=args.advertise_host,
+        test_commands=args.enable_test_commands,
     )
     try:
         asyncio.run(_serve(config))

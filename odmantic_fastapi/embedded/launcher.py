@@ -23,6 +23,8 @@ class EmbeddedServer:
     Example:
         >>> with EmbeddedServer() as server:          # in memory, a free port
         ...     client = pymongo.MongoClient(server.url)
+
+    ``test_commands=True`` enables ``configureFailPoint`` (fault injection for tests).
     """
 
     def __init__(
@@ -32,12 +34,14 @@ class EmbeddedServer:
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
         max_connections: int = 1000,
+        test_commands: bool = False,
     ) -> None:
         self.config = ServerConfig(
             host=host,
             port=port,
             data_dir=Path(data_dir) if data_dir is not None else None,
             max_connections=max_connections,
+            test_commands=test_commands,
         )
         self.server: MongoServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,8 +127,10 @@ class ServerProcess:
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
         max_connections: int | None = None,
+        test_commands: bool = False,
     ) -> None:
         self.host = host
+        self.test_commands = test_commands
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.max_connections = max_connections
@@ -154,6 +160,8 @@ class ServerProcess:
         args += ["--data-dir", str(self.data_dir)] if self.data_dir else ["--in-memory"]
         if self.max_connections is not None:
             args += ["--max-connections", str(self.max_connections)]
+        if self.test_commands:
+            args.append("--enable-test-commands")
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop() and kill()
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True)
         stdout: IO[str] | None = self.process.stdout

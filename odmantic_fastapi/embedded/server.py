@@ -22,6 +22,7 @@ from . import commands as _commands  # noqa: F401 - registers the command handle
 from .commands._base import COMMANDS, Context, journal_op
 from .cursors import CursorRegistry
 from .errors import CommandError
+from .failpoints import CloseConnection, FailPoints
 from .storage.journal import Journal
 from .storage.recovery import capture_state, replay
 from .storage.store import LockWait, Store
@@ -42,6 +43,7 @@ __all__ = ["Connection", "MongoServer", "ServerConfig"]
 log = logging.getLogger("odmantic_fastapi.embedded")
 
 _WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "findandmodify"})
+_ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
 _HOUSEKEEPING_SECONDS = 1.0
 
 
@@ -56,6 +58,8 @@ class ServerConfig:
     advertise_host: str | None = None
     # Journal bytes after which the store is checkpointed, bounding restart time.
     checkpoint_bytes: int = 64 * 1024 * 1024
+    # configureFailPoint and the other test-only commands (mongod's enableTestCommands).
+    test_commands: bool = False
 
 
 class Connection:
@@ -75,6 +79,7 @@ class MongoServer:
         self.store = Store()
         self.sessions = SessionRegistry(self.store)
         self.cursors = CursorRegistry()
+        self.fail_points = FailPoints(self.config.test_commands)
         self.journal: Journal | None = None
         self.connections: dict[int, Connection] = {}
         self.total_connections = 0
@@ -209,7 +214,10 @@ class MongoServer:
     # -- commands --------------------------------------------------------
 
     async def execute(self, conn: Connection, request: Request) -> dict[str, Any]:
-        """Run one command and return its reply document; never raises."""
+        """Run one command and return its reply document.
+
+        Raises only :class:`CloseConnection`, when a fail point closes the connection.
+        """
         cmd = request.command
         if not cmd:
             return CommandError(59, "no command given").to_reply()
@@ -225,12 +233,22 @@ class MongoServer:
         except CommandError as exc:
             return exc.to_reply()
         session = txn.session
+        ctx = Context(self, conn, db, name, cmd, txn)
+        fault = self.fail_points.before(conn, ctx)
+        if fault is not None:
+            if fault.close_before:
+                raise CloseConnection("closed by the failCommand fail point")
+            if fault.block_seconds:
+                await asyncio.sleep(fault.block_seconds)
+            if fault.error is not None:
+                if txn.in_transaction and session is not None and name not in _ENDS_TRANSACTION:
+                    self.sessions.abort(session, fault.error.code_name)
+                return fault.error.to_reply()
         if txn.retryable_write and name in _WRITE_COMMANDS and session is not None:
             assert txn.txn_number is not None
             stored = session.retry_replies.get(txn.txn_number)
             if stored is not None:
                 return stored
-        ctx = Context(self, conn, db, name, cmd, txn)
         try:
             reply = await handler(ctx)
             if txn.in_transaction and session is not None and reply.get("writeErrors"):
@@ -258,6 +276,12 @@ class MongoServer:
             session.retry_replies[txn.txn_number] = reply
             retry = {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
         await self._persist(ctx, retry)
+        if fault is not None:
+            if fault.close_after:
+                raise CloseConnection("closed by the onPrimaryTransactionalWrite fail point")
+            if fault.write_concern_error is not None and reply.get("ok") == 1.0:
+                reply = dict(reply)
+                self.fail_points.add_write_concern_error(reply, fault.write_concern_error, ctx)
         return reply
 
     async def _persist(self, ctx: Context, retry: dict[str, Any] | None) -> None:

@@ -192,6 +192,7 @@ def _parameters(ctx: Context) -> dict[str, Any]:
         "transactionLifetimeLimitSeconds": ctx.server.sessions.transaction_lifetime_limit_seconds,
         "ttlMonitorSleepSecs": ctx.server.ttl_monitor_sleep_seconds,
         "featureCompatibilityVersion": {"version": ".".join(SERVER_VERSION.split(".")[:2])},
+        "enableTestCommands": ctx.server.config.test_commands,
     }
 
 

@@ -1,0 +1,314 @@
+"""Fail points over the wire: configureFailPoint, failCommand and onPrimaryTransactionalWrite."""
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    OperationFailure,
+    WriteConcernError,
+)
+
+from odmantic_fastapi.embedded import EmbeddedServer, ServerProcess
+
+Client = MongoClient[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def test_server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(test_commands=True) as server:
+        yield server
+
+
+@pytest.fixture
+def client(test_server: EmbeddedServer) -> Iterator[Client]:
+    c = connect(test_server.url)
+    try:
+        yield c
+    finally:
+        c.admin.command("configureFailPoint", "failCommand", mode="off")
+        c.admin.command("configureFailPoint", "onPrimaryTransactionalWrite", mode="off")
+        c.close()
+
+
+@pytest.fixture
+def coll_name() -> str:
+    return f"c_{uuid.uuid4().hex[:12]}"
+
+
+def connect(url: str, **options: Any) -> Client:
+    return MongoClient(url, **options)
+
+
+def fail(client: Client, mode: Any, **data: Any) -> None:
+    client.admin.command("configureFailPoint", "failCommand", mode=mode, data=data)
+
+
+def fired(client: Client, name: str = "failCommand") -> int:
+    """Turn a fail point off and return how many commands it acted on."""
+    return int(client.admin.command("configureFailPoint", name, mode="off")["count"])
+
+
+def test_fail_points_are_refused_unless_test_commands_are_enabled(mongodb_url: str) -> None:
+    with EmbeddedServer() as server, connect(server.url) as plain:
+        with pytest.raises(OperationFailure) as info:
+            plain.admin.command("configureFailPoint", "failCommand", mode="alwaysOn")
+        assert info.value.code == 59
+        reply = plain.admin.command("getParameter", 1, enableTestCommands=1)
+        assert reply["enableTestCommands"] is False
+
+
+def test_get_parameter_reports_test_commands_enabled(client: Client) -> None:
+    assert client.admin.command("getParameter", 1, enableTestCommands=1)["enableTestCommands"]
+
+
+def test_configure_fail_point_is_validated_like_mongod(client: Client) -> None:
+    with pytest.raises(OperationFailure) as info:
+        client.test.command("configureFailPoint", "failCommand", mode="off")
+    assert info.value.code == 13
+    with pytest.raises(OperationFailure):
+        client.admin.command("configureFailPoint", "noSuchFailPoint", mode="alwaysOn")
+    with pytest.raises(OperationFailure):
+        client.admin.command(
+            "configureFailPoint", "failCommand", mode="alwaysOn", data={"errorCode": 2}
+        )
+    with pytest.raises(OperationFailure):
+        client.admin.command("configureFailPoint", "failCommand", mode={"sometimes": 1})
+
+
+def test_times_fails_the_named_commands_that_many_times(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    fail(client, {"times": 2}, failCommands=["insert"], errorCode=2, errorLabels=["Mine"])
+    coll.find_one()  # not named: unaffected, and not counted
+    for _ in range(2):
+        with pytest.raises(OperationFailure) as info:
+            coll.insert_one({"a": 1})
+        assert info.value.code == 2
+        assert info.value.details is not None
+        assert info.value.details["errorLabels"] == ["Mine"]
+        assert "failCommand" in info.value.details["errmsg"]
+    coll.insert_one({"a": 1})
+    assert coll.count_documents({}) == 1
+
+
+def test_skip_lets_the_first_commands_through(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    fail(client, {"skip": 1}, failCommands=["insert"], errorCode=2)
+    coll.insert_one({"a": 1})
+    with pytest.raises(OperationFailure):
+        coll.insert_one({"a": 2})
+    with pytest.raises(OperationFailure):
+        coll.insert_one({"a": 3})
+
+
+def test_always_on_until_turned_off_and_count_is_reported(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    fail(client, "alwaysOn", failCommands=["find"], errorCode=11)
+    for _ in range(3):
+        with pytest.raises(OperationFailure):
+            coll.find_one()
+    reply = client.admin.command("configureFailPoint", "failCommand", mode="off")
+    assert reply["count"] == 3
+    assert coll.find_one() is None
+
+
+def test_activation_probability_zero_and_one(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    fail(client, {"activationProbability": 0}, failCommands=["find"], errorCode=11)
+    for _ in range(5):
+        coll.find_one()
+    fail(client, {"activationProbability": 1}, failCommands=["find"], errorCode=11)
+    with pytest.raises(OperationFailure):
+        coll.find_one()
+
+
+def test_app_name_filter_fails_only_that_application(
+    test_server: EmbeddedServer, client: Client, coll_name: str
+) -> None:
+    fail(client, "alwaysOn", failCommands=["find"], errorCode=11, appName="victim")
+    with connect(test_server.url, appname="victim") as victim, pytest.raises(OperationFailure):
+        victim.db[coll_name].find_one()
+    assert client.db[coll_name].find_one() is None
+
+
+def test_close_connection_drops_the_command_unanswered(
+    test_server: EmbeddedServer, client: Client, coll_name: str
+) -> None:
+    fail(client, {"times": 1}, failCommands=["insert"], closeConnection=True)
+    with connect(test_server.url, retryWrites=False) as no_retry:
+        with pytest.raises(AutoReconnect):
+            no_retry.db[coll_name].insert_one({"a": 1})
+        no_retry.db[coll_name].insert_one({"a": 2})
+    assert fired(client) == 1
+    assert [d["a"] for d in client.db[coll_name].find()] == [2]
+
+
+def test_block_connection_delays_only_that_connection(
+    test_server: EmbeddedServer, client: Client, coll_name: str
+) -> None:
+    fail(
+        client,
+        {"times": 1},
+        failCommands=["find"],
+        blockConnection=True,
+        blockTimeMS=600,
+        appName="slow",
+    )
+    elapsed: list[float] = []
+
+    def slow_find() -> None:
+        with connect(test_server.url, appname="slow") as slow:
+            slow.admin.command("ping")
+            started = time.monotonic()
+            assert slow.db[coll_name].find_one() is None
+            elapsed.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=slow_find)
+    thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    client.db[coll_name + "_other"].insert_one({"a": 1})
+    assert time.monotonic() - started < 0.3
+    thread.join(10)
+    assert elapsed and elapsed[0] >= 0.55
+
+
+def test_block_connection_then_error(client: Client, coll_name: str) -> None:
+    fail(
+        client,
+        {"times": 1},
+        failCommands=["find"],
+        blockConnection=True,
+        blockTimeMS=100,
+        errorCode=50,
+    )
+    started = time.monotonic()
+    with pytest.raises(OperationFailure) as info:
+        client.db[coll_name].find_one()
+    assert info.value.code == 50
+    assert time.monotonic() - started >= 0.09
+
+
+def test_write_concern_error_is_added_after_the_write_is_applied(
+    test_server: EmbeddedServer, client: Client, coll_name: str
+) -> None:
+    fail(
+        client,
+        {"times": 1},
+        failCommands=["insert"],
+        writeConcernError={"code": 100, "errmsg": "UnsatisfiableWriteConcern"},
+    )
+    with (
+        connect(test_server.url, retryWrites=False) as no_retry,
+        pytest.raises(WriteConcernError) as info,
+    ):
+        no_retry.db[coll_name].insert_one({"a": 1})
+    assert info.value.details is not None
+    assert info.value.details["code"] == 100
+    assert client.db[coll_name].count_documents({}) == 1
+
+
+def test_retryable_write_is_retried_on_a_labelled_error_and_applied_once(
+    client: Client, coll_name: str
+) -> None:
+    fail(client, {"times": 1}, failCommands=["insert"], errorCode=262)
+    client.db[coll_name].insert_one({"a": 1})  # the driver retries on RetryableWriteError
+    assert fired(client) == 1
+    assert client.db[coll_name].count_documents({}) == 1
+
+
+def test_retryable_write_concern_error_is_labelled_and_retried(
+    client: Client, coll_name: str
+) -> None:
+    fail(
+        client,
+        {"times": 1},
+        failCommands=["update"],
+        writeConcernError={"code": 262, "errmsg": "ExceededTimeLimit"},
+    )
+    client.db[coll_name].insert_one({"_id": 1, "n": 0})
+    client.db[coll_name].update_one({"_id": 1}, {"$inc": {"n": 1}})
+    assert fired(client) == 1
+    doc = client.db[coll_name].find_one({"_id": 1})
+    assert doc is not None
+    assert doc["n"] == 1  # the retry answered from the first, applied, write
+
+
+def test_network_error_after_the_write_is_retried_and_applied_once(
+    client: Client, coll_name: str
+) -> None:
+    client.admin.command("configureFailPoint", "onPrimaryTransactionalWrite", mode={"times": 1})
+    client.db[coll_name].insert_one({"_id": 1, "n": 0})
+    client.admin.command("configureFailPoint", "onPrimaryTransactionalWrite", mode={"times": 1})
+    client.db[coll_name].update_one({"_id": 1}, {"$inc": {"n": 1}})
+    assert fired(client, "onPrimaryTransactionalWrite") == 1
+    assert client.db[coll_name].find_one({"_id": 1}) == {"_id": 1, "n": 1}
+
+
+def test_fail_before_commit_exception_code_fails_before_the_write(
+    test_server: EmbeddedServer, client: Client, coll_name: str
+) -> None:
+    client.admin.command(
+        "configureFailPoint",
+        "onPrimaryTransactionalWrite",
+        mode={"times": 1},
+        data={"failBeforeCommitExceptionCode": 2},
+    )
+    with pytest.raises(OperationFailure) as info:
+        client.db[coll_name].insert_one({"a": 1})
+    assert info.value.code == 2
+    assert client.db[coll_name].count_documents({}) == 0
+
+
+def test_commit_failure_is_unknown_commit_result_and_the_retry_commits(
+    client: Client, coll_name: str
+) -> None:
+    coll = client.db[coll_name]
+    coll.insert_one({"_id": 0})
+    fail(client, {"times": 1}, failCommands=["commitTransaction"], errorCode=262)
+    with client.start_session() as session:
+        session.start_transaction()
+        coll.insert_one({"_id": 1}, session=session)
+        session.commit_transaction()  # pymongo retries a commit once
+    assert fired(client) == 1
+    assert coll.count_documents({}) == 2
+
+
+def test_statement_failure_in_a_transaction_is_transient(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    coll.insert_one({"_id": 0})
+    fail(client, {"times": 1}, failCommands=["insert"], errorCode=112)
+    with client.start_session() as session:
+        session.start_transaction()
+        with pytest.raises(OperationFailure) as info:
+            coll.insert_one({"_id": 1}, session=session)
+        assert info.value.has_error_label("TransientTransactionError")
+        session.abort_transaction()
+    assert coll.count_documents({}) == 1
+
+
+def test_server_process_enables_test_commands_from_the_command_line() -> None:
+    with ServerProcess(test_commands=True) as process, connect(process.url) as c:
+        c.admin.command(
+            "configureFailPoint",
+            "failCommand",
+            mode={"times": 1},
+            data={"failCommands": ["ping"], "errorCode": 2},
+        )
+        with pytest.raises(OperationFailure):
+            c.admin.command("ping")
+        c.admin.command("ping")
+
+
+def test_connection_failure_is_what_a_closed_connection_raises(
+    test_server: EmbeddedServer, client: Client
+) -> None:
+    fail(client, {"times": 1}, failCommands=["ping"], closeConnection=True)
+    with connect(test_server.url) as other, pytest.raises(ConnectionFailure):
+        other.admin.command("ping")
