@@ -8,7 +8,6 @@ the current FastAPI request when an operation is called without ``session=``.
 """
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pymongo.write_concern import WriteConcern
 
 from ._driver import TransactionOptions, driver_client_of, unwrap_client
 from ._request_session import joined_session
+from ._retry import DEFAULT_TRANSACTION_SECONDS, Retry, commit_steps
 from ._steps import Steps, run_async, run_sync
 from .bulk import SaveBatch, plan_saves
 from .exceptions import DocumentNotFoundError, RevisionConflictError
@@ -62,7 +62,6 @@ _FORBIDDEN_DATABASE_CHARACTERS = set('/\\. "$*<>:|?')
 DEFAULT_TRANSACTION_OPTIONS = TransactionOptions(
     read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
 )
-DEFAULT_RETRY_SECONDS = 120.0
 
 
 def _is_model_class(model: Any) -> bool:
@@ -296,10 +295,9 @@ class _QueryBuilding:
         sleep: Callable[[float], Any],
         options: dict[str, Any],
     ) -> Steps[Any]:
-        deadline = time.monotonic() + timeout
-        attempt = 0
+        retry = Retry(timeout)
         while True:
-            attempt += 1
+            retry.next_attempt()
             txn = self._new_transaction(**options)
             yield txn.start
             try:
@@ -307,25 +305,21 @@ class _QueryBuilding:
             except BaseException as exc:
                 if txn.is_started:
                     yield txn.abort
-                if _transient(exc) and time.monotonic() < deadline:
-                    yield partial(sleep, _backoff(attempt))
+                if retry.may_rerun(exc):
+                    yield partial(sleep, retry.delay())
                     continue
                 raise
             if not txn.is_started:
                 return result  # the callback committed or aborted itself
-            while True:
-                try:
-                    yield txn.commit
-                    return result
-                except pymongo.errors.PyMongoError as exc:
-                    if _unknown_commit(exc) and time.monotonic() < deadline:
-                        continue
-                    if txn.is_started:
-                        yield txn.abort
-                    if _transient(exc) and time.monotonic() < deadline:
-                        break
+            try:
+                yield from commit_steps(txn, retry, sleep)
+                return result
+            except pymongo.errors.PyMongoError as exc:
+                if txn.is_started:
+                    yield txn.abort
+                if not retry.may_rerun(exc):
                     raise
-            yield partial(sleep, _backoff(attempt))
+            yield partial(sleep, retry.delay())
 
     def _abort_steps(self, session: Any) -> Steps[None]:
         """Abort the transaction in use, if any (a revision conflict ends it)."""
@@ -439,24 +433,6 @@ def _check_database_name(database: str) -> None:
     forbidden = _FORBIDDEN_DATABASE_CHARACTERS & set(database)
     if forbidden:
         raise ValueError(f"database name cannot contain: {' '.join(sorted(forbidden))}")
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, pymongo.errors.PyMongoError) and exc.has_error_label(
-        "TransientTransactionError"
-    )
-
-
-def _unknown_commit(exc: BaseException) -> bool:
-    return (
-        isinstance(exc, pymongo.errors.PyMongoError)
-        and exc.has_error_label("UnknownTransactionCommitResult")
-        and not (isinstance(exc, pymongo.errors.OperationFailure) and exc.code == 50)
-    )
-
-
-def _backoff(attempt: int) -> float:
-    return min(0.5, 0.005 * 2.0**attempt) * random.random()
 
 
 # -- async ---------------------------------------------------------------
@@ -594,7 +570,7 @@ class AIOEngine(_QueryBuilding):
         self,
         callback: Callable[[AIOTransaction], Awaitable[T]],
         *,
-        timeout: float = DEFAULT_RETRY_SECONDS,
+        timeout: float = DEFAULT_TRANSACTION_SECONDS,
         read_concern: ReadConcern | None = None,
         write_concern: WriteConcern | None = None,
         read_preference: Any = None,
@@ -1023,7 +999,7 @@ class SyncEngine(_QueryBuilding):
         self,
         callback: Callable[[SyncTransaction], T],
         *,
-        timeout: float = DEFAULT_RETRY_SECONDS,
+        timeout: float = DEFAULT_TRANSACTION_SECONDS,
         read_concern: ReadConcern | None = None,
         write_concern: WriteConcern | None = None,
         read_preference: Any = None,
