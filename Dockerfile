@@ -13,6 +13,8 @@ FROM python:3.11-slim
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --home-dir /app app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
+# The demo is not part of the library's wheel: it runs from its source, as in the repository.
+COPY demo_app ./demo_app
 USER 10001:10001
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
