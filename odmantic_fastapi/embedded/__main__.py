@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .server import MongoServer, ServerConfig
-from .storage.journal import DataDirLockedError
+from .storage.journal import DataDirError, JournalCorruptError
 
 __all__ = ["main"]
 
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         "--enable-test-commands",
         action="store_true",
         help="accept configureFailPoint (fault injection); never on a production server",
+    )
+    parser.add_argument(
+        "--repair-journal",
+        action="store_true",
+        help="start even if a journal is damaged before its end: keep the intact records "
+        "before the damage, move the rest to a *.dropped* file, and log what was dropped",
     )
     parser.add_argument("--log-level", default="WARNING")
     return parser
@@ -64,11 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=args.max_connections,
         advertise_host=args.advertise_host,
         test_commands=args.enable_test_commands,
+        repair_journal=args.repair_journal,
     )
     try:
         asyncio.run(_serve(config))
-    except DataDirLockedError as exc:
+    except DataDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except JournalCorruptError as exc:
+        print(
+            f"error: {exc}. Nothing was changed. To start anyway, run again with "
+            "--repair-journal: it keeps the records before that byte and moves the rest "
+            "aside to a .dropped file.",
+            file=sys.stderr,
+        )
         return 2
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)

@@ -58,6 +58,7 @@ CODE_NAMES: dict[int, str] = {
     251: "NoSuchTransaction",
     256: "TransactionCommitted",
     257: "TransactionTooLarge",
+    14031: "OutOfDiskSpace",
     263: "OperationNotSupportedInTransaction",
     290: "TransactionExceededLifetimeLimitSeconds",
     10334: "BSONObjectTooLarge",

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -128,9 +129,11 @@ class ServerProcess:
         data_dir: str | os.PathLike[str] | None = None,
         max_connections: int | None = None,
         test_commands: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.test_commands = test_commands
+        self.extra_args = list(extra_args)
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.max_connections = max_connections
@@ -162,6 +165,7 @@ class ServerProcess:
             args += ["--max-connections", str(self.max_connections)]
         if self.test_commands:
             args.append("--enable-test-commands")
+        args += self.extra_args
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop() and kill()
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True)
         stdout: IO[str] | None = self.process.stdout

@@ -23,10 +23,10 @@ from .commands._base import COMMANDS, Context, journal_op
 from .cursors import CursorRegistry
 from .errors import CommandError
 from .failpoints import CloseConnection, FailPoints
-from .storage.journal import Journal
+from .storage.journal import Journal, JournalWriteError
 from .storage.recovery import capture_state, replay
 from .storage.store import LockWait, Store
-from .transactions import SessionRegistry
+from .transactions import SessionRegistry, TransactionState
 from .wire import (
     HEADER,
     MAX_MESSAGE_SIZE,
@@ -60,6 +60,8 @@ class ServerConfig:
     checkpoint_bytes: int = 64 * 1024 * 1024
     # configureFailPoint and the other test-only commands (mongod's enableTestCommands).
     test_commands: bool = False
+    # Start even if a journal is damaged before its end, keeping its intact prefix.
+    repair_journal: bool = False
 
 
 class Connection:
@@ -91,7 +93,8 @@ class MongoServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
-        self._checkpointing = False
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._checkpoint_lock = asyncio.Lock()
         self._last_ttl_run = 0.0
 
     # -- lifecycle -------------------------------------------------------
@@ -113,12 +116,23 @@ class MongoServer:
     async def start(self) -> str:
         """Recover durable state, start listening, and return the URL."""
         if self.config.data_dir is not None:
-            journal, recovered = await asyncio.to_thread(Journal.open, self.config.data_dir)
+            journal, recovered = await asyncio.to_thread(
+                Journal.open, self.config.data_dir, repair=self.config.repair_journal
+            )
             self.journal = journal
+            journal.on_failure = self._roll_back_to_durable
             replay(self, recovered)
             if recovered.torn_bytes:
                 log.warning(
                     "discarded a torn final journal record (%d bytes)", recovered.torn_bytes
+                )
+            for path, offset, size, intact in recovered.repaired:
+                log.warning(
+                    "repair: dropped %d bytes of %s from byte %d (%s intact records among them)",
+                    size,
+                    path.name,
+                    offset,
+                    "unknown" if intact < 0 else intact,
                 )
         self._server = await asyncio.start_server(
             self._serve_connection, self.config.host, self.config.port, limit=2**20
@@ -140,6 +154,9 @@ class MongoServer:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -275,7 +292,17 @@ class MongoServer:
             assert txn.txn_number is not None
             session.retry_replies[txn.txn_number] = reply
             retry = {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
-        await self._persist(ctx, retry)
+        try:
+            await self._persist(ctx, retry)
+        except JournalWriteError as exc:
+            # Memory is rolled back to what the journal holds already (see
+            # _roll_back_to_durable); no stored reply may answer a retry.
+            if retry is not None and session is not None and txn.txn_number is not None:
+                session.retry_replies.pop(txn.txn_number, None)
+            if ctx.commit_marker is not None and session is not None:
+                session.state = TransactionState.ABORTED
+                session.abort_reason = "its commit could not be journalled"
+            return _storage_error(exc).to_reply()
         if fault is not None:
             if fault.close_after:
                 raise CloseConnection("closed by the onPrimaryTransactionalWrite fail point")
@@ -300,18 +327,37 @@ class MongoServer:
         if not record:
             return
         await self.journal.append_nowait(record)
-        if self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes:
-            await self.checkpoint()
+        if (
+            self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes
+            and not self._checkpoint_lock.locked()
+        ):
+            # In the background: the write is durable already, and a failed
+            # checkpoint only postpones trimming the journal.
+            self._checkpointing = asyncio.create_task(self.checkpoint())
 
     async def checkpoint(self) -> None:
         """Write the whole committed state so the journal can start afresh."""
-        if self.journal is None or self._checkpointing:
-            return
-        self._checkpointing = True
-        try:
-            await self.journal.checkpoint(capture_state(self))
-        finally:
-            self._checkpointing = False
+        async with self._checkpoint_lock:
+            if self.journal is not None:
+                await self.journal.checkpoint(capture_state(self))
+
+    def _roll_back_to_durable(self, error: JournalWriteError) -> None:
+        """After a failed journal write: make memory hold exactly what the journal holds.
+
+        Runs on the event loop between the failure and the failed commands'
+        replies, so no client sees a state in between. Open transactions were
+        built on the state being replaced and are aborted (their next command
+        gets NoSuchTransaction, a TransientTransactionError); cursors keep the
+        documents they already hold.
+        """
+        assert self.journal is not None
+        recovered = self.journal.read_durable()
+        for session in self.sessions.sessions.values():
+            self.sessions.abort(session, "a journal write failed")
+        self.store = Store()
+        self.sessions.store = self.store
+        replay(self, recovered)
+        log.warning("rolled back to the journal's last durable record after: %s", error)
 
     def end_sessions(self, lsids: list[Any]) -> None:
         for lsid in lsids:
@@ -347,4 +393,17 @@ class MongoServer:
                 continue  # held by an open transaction; the next pass retries
             ops.append(journal_op(coll.namespace, doc["_id"], None))
         if ops and self.journal is not None:
-            await self.journal.append_nowait({"ops": ops})
+            with contextlib.suppress(JournalWriteError):  # rolled back; the next pass retries
+                await self.journal.append_nowait({"ops": ops})
+
+
+def _storage_error(exc: JournalWriteError) -> CommandError:
+    """The reply to a command whose writes could not be journalled, and were undone."""
+    if exc.out_of_space:
+        return CommandError(
+            14031,
+            f"the write was not applied: the data directory is out of space ({exc.os_error})",
+        )
+    return CommandError(
+        1, f"the write was not applied: the journal could not be written ({exc.os_error})"
+    )

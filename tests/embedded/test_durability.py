@@ -1,7 +1,5 @@
 """Durability: acknowledged writes survive kill -9, retried writes apply once, one server per data dir."""
 
-import socket
-import struct
 import threading
 import time
 import uuid
@@ -14,6 +12,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from odmantic_fastapi.embedded import ServerProcess
+
+from ._wire import raw_command
 
 
 def _client(url: str) -> MongoClient[dict[str, Any]]:
@@ -95,21 +95,6 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path) -> None
         client.close()
 
 
-def _raw_command(url: str, command: dict[str, Any]) -> dict[str, Any]:
-    """Send one OP_MSG ourselves, so the session id is ours and not the driver's."""
-    host, port = url.split("//", 1)[1].strip("/").rsplit(":", 1)
-    payload = b"\x00\x00\x00\x00\x00" + bson.encode(command)
-    message = struct.pack("<iiii", 16 + len(payload), 1, 0, 2013) + payload
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(message)
-        header = sock.recv(16, socket.MSG_WAITALL)
-        length = struct.unpack("<i", header[:4])[0]
-        body = b""
-        while len(body) < length - 16:
-            body += sock.recv(length - 16 - len(body))
-    return bson.decode(body[5:])
-
-
 def test_retried_write_after_restart_is_not_applied_twice(tmp_path: Path) -> None:
     command = {
         "update": "acct",
@@ -119,10 +104,10 @@ def test_retried_write_after_restart_is_not_applied_twice(tmp_path: Path) -> Non
         "$db": "app",
     }
     with ServerProcess(data_dir=tmp_path) as server:
-        first = _raw_command(server.url, command)
+        first = raw_command(server.url, command)
         assert first["ok"] == 1.0 and first["n"] == 1
     with ServerProcess(data_dir=tmp_path) as server:
-        second = _raw_command(server.url, command)
+        second = raw_command(server.url, command)
         assert second["ok"] == 1.0 and second["n"] == 1
         client = _client(server.url)
         assert client.app.acct.find_one({"_id": 1})["n"] == 1

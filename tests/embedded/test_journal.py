@@ -1,12 +1,15 @@
-"""The journal on real files: group commit, torn tails, corruption, checkpoints, the directory lock."""
+"""The journal on real files: group commit, torn tails, corruption and repair, checkpoints, the directory."""
 
 import asyncio
+import stat
 from pathlib import Path
 
 import bson
 import pytest
 
+from odmantic_fastapi.embedded.storage.frames import frame
 from odmantic_fastapi.embedded.storage.journal import (
+    DataDirError,
     DataDirLockedError,
     Journal,
     JournalCorruptError,
@@ -137,3 +140,57 @@ async def test_a_second_open_of_the_same_directory_is_refused(tmp_path: Path) ->
         await journal.close()
     second, _ = Journal.open(tmp_path)
     await second.close()
+
+
+async def test_a_partial_frame_before_intact_records_stops_recovery_at_its_offset(
+    tmp_path: Path,
+) -> None:
+    await _write(tmp_path, [{"n": 1}])
+    path = _journal_file(tmp_path)
+    good = path.stat().st_size
+    # What an append that failed half-way leaves if later appends go after it.
+    torn = frame({"n": 2, "pad": "x" * 100})[:40]
+    damaged = path.read_bytes() + torn + frame({"n": 3}) + frame({"n": 4})
+    path.write_bytes(damaged)
+    with pytest.raises(JournalCorruptError, match=f"damaged at byte {good}: 2 intact") as info:
+        Journal.open(tmp_path)
+    assert info.value.offset == good
+    assert path.read_bytes() == damaged  # refusing to start changes nothing
+
+    journal, recovered = Journal.open(tmp_path, repair=True)
+    await journal.close()
+    assert [r["n"] for r in recovered.records] == [1]
+    assert recovered.repaired == [(path, good, len(damaged) - good, 2)]
+    assert path.stat().st_size == good
+    assert (tmp_path / f"journal.0.dropped-at-{good}").read_bytes() == damaged[good:]
+
+
+async def test_a_torn_record_before_an_empty_next_journal_is_a_torn_tail(tmp_path: Path) -> None:
+    await _write(tmp_path, [{"n": 1}, {"n": 2}])
+    path = _journal_file(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-5])
+    (tmp_path / "journal.1").write_bytes(b"")  # a checkpoint had just switched journals
+    journal, recovered = Journal.open(tmp_path)
+    await journal.close()
+    assert [r["n"] for r in recovered.records] == [1]
+    assert recovered.torn_bytes > 0
+
+
+async def test_files_are_private_to_their_owner(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    journal, _ = Journal.open(data_dir)
+    await journal.append({"n": 1})
+    await journal.checkpoint({"clock": 1})
+    await journal.close()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    files = list(data_dir.iterdir())
+    assert {f.name.split(".")[0] for f in files} == {"mongod", "journal", "checkpoint"}
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+
+
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataDirError, match="is not a directory"):
+        Journal.open(tmp_path / "file")

@@ -97,6 +97,8 @@ def _apply_session(server: "MongoServer", entry: Mapping[str, Any], *, committed
         session.txn_number = number
         session.retry_replies.clear()
         session.state = TransactionState.NONE
+    if number != session.txn_number:
+        return  # an older number: a rollback keeps the session's newer state
     if "reply" in entry:
         session.retry_replies[number] = entry["reply"]
     if committed:
