@@ -9,10 +9,12 @@ millisecond precision and are stored naive in UTC.
 import base64
 import decimal
 import re
+import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from re import Pattern
-from typing import Annotated, Any
+from typing import Annotated, Any, get_origin
 
 import bson
 import bson.binary
@@ -42,15 +44,25 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
 class WithBsonSerializer:
-    """Mixin for custom types: ``__bson__`` gives the value stored in the document."""
+    """``Annotated`` metadata: how a field's value is written into the stored document.
 
-    __bson__: Callable[[Any], Any]
+    Example:
+        >>> FancyFloat = Annotated[float, WithBsonSerializer(str)]   # stored as a string
+    """
+
+    bson_serializer: Callable[[Any], Any]
 
 
-def _get_bson_serializer(type_: type[Any]) -> Callable[[Any], Any] | None:
-    serializer = getattr(type_, "__bson__", None)
-    return serializer if callable(serializer) else None
+def _get_bson_serializer(annotation: Any) -> Callable[[Any], Any] | None:
+    """The serializer an ``Annotated[T, WithBsonSerializer(f)]`` annotation carries, if any."""
+    if get_origin(annotation) is not Annotated:
+        return None
+    for metadata in annotation.__metadata__:
+        if isinstance(metadata, WithBsonSerializer):
+            return metadata.bson_serializer
+    return None
 
 
 class ObjectId(bson.ObjectId):
@@ -347,6 +359,7 @@ _BSON_SUBSTITUTED_FIELDS: dict[Any, Any] = {
     bson.binary.Binary: Binary,
     bson.regex.Regex: Regex,
     Pattern: _Pattern,
+    typing.Pattern: _Pattern,
     decimal.Decimal: _decimalDecimal,
     datetime: _datetime,
 }

@@ -63,6 +63,7 @@ ODM_CONFIG_OPTIONS = frozenset(
         "discriminator_value",
     }
 )
+_PYDANTIC_CONFIG_OPTIONS = frozenset(ConfigDict.__annotations__)
 ENFORCED_PYDANTIC_CONFIG = ConfigDict(validate_default=True, validate_assignment=True)
 
 
@@ -84,13 +85,16 @@ def validate_config(config: ODMConfigDict | dict[str, Any], cls_name: str) -> di
     }
     for key, value in config.items():
         if key in ENFORCED_PYDANTIC_CONFIG:
-            if value == ENFORCED_PYDANTIC_CONFIG.get(key):
-                continue
             raise ValueError(
                 f"'{cls_name}': configuration attribute '{key}' is enforced to "
                 f"{ENFORCED_PYDANTIC_CONFIG.get(key, 'unknown')} by ODMantic and cannot be changed"
             )
-        if key not in PYDANTIC_ALLOWED_CONFIG_OPTIONS and key not in ODM_CONFIG_OPTIONS:
-            raise ValueError(f"'{cls_name}': configuration attribute '{key}' is not supported")
-        out[key] = value
+        if key in PYDANTIC_ALLOWED_CONFIG_OPTIONS or key in ODM_CONFIG_OPTIONS:
+            out[key] = value
+        elif key in _PYDANTIC_CONFIG_OPTIONS:
+            raise ValueError(
+                f"'{cls_name}': configuration attribute '{key}' from Pydantic is not supported"
+            )
+        else:
+            raise ValueError(f"'{cls_name}': unknown configuration attribute '{key}'")
     return out

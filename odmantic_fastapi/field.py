@@ -106,13 +106,16 @@ def Field(
     Any other pydantic ``Field`` option (``pattern``, ``strict``, ``alias``...)
     is passed through.
     """
-    if key_name is not None:
-        if key_name.startswith("$"):
-            raise ValueError("key_name cannot start with the dollar sign")
-        if "." in key_name:
-            raise ValueError("key_name cannot contain '.'")
-        if key_name == "_id" and not primary_field:
-            raise ValueError("key_name cannot be '_id' unless the field is the primary_field")
+    # Keys starting with "$" or holding "." are refused when the class is built
+    # (TypeError, naming the field and model), as ODMantic does.
+    if primary_field:
+        if key_name is not None and key_name != "_id":
+            raise ValueError(
+                "cannot specify a primary field with a custom key_name,key_name='_id' enforced"
+            )
+        key_name = "_id"
+    elif key_name == "_id":
+        raise ValueError("cannot specify key_name='_id' without defining the field as primary")
     if const:
         pydantic_options.setdefault("frozen", True)
     make_field: Any = pydantic.Field  # its overloads cannot type a pass-through of **options

@@ -38,14 +38,23 @@ class ODMSingleFieldIndex(ODMBaseIndex):
 
 
 class ODMCompoundIndex(ODMBaseIndex):
+    """An index over several keys (or one key in descending order, or a text index)."""
+
     def __init__(
-        self, fields: tuple[tuple[str, Any], ...], unique: bool, index_name: str | None
+        self,
+        fields: tuple[SortExpression, ...],
+        unique: bool,
+        index_name: str | None,
+        text: bool = False,
     ) -> None:
         super().__init__(unique, index_name)
         self.fields = fields
+        self.text = text
 
     def get_index_specifier(self) -> Sequence[tuple[str, Any]]:
-        return list(self.fields)
+        if self.text:
+            return [(key, "text") for field in self.fields for key in field]
+        return [item for field in self.fields for item in field.items()]
 
 
 class Index:
@@ -67,22 +76,21 @@ class Index:
             raise ValueError("an index needs at least one field")
         if text and unique:
             raise ValueError("a text index cannot be unique")
-        specifier: list[tuple[str, Any]] = []
         for field in fields:
-            if isinstance(field, SortExpression):
-                specifier.extend(field.items())
-            elif isinstance(field, FieldProxy):
-                specifier.append((str(+field), "text" if text else pymongo.ASCENDING))
-            else:
+            if not isinstance(field, SortExpression | FieldProxy):
                 raise TypeError("Index fields must be model fields or asc/desc expressions")
-        self.fields = tuple(specifier)
+        self.fields = fields
         self.unique = unique
         self.name = name
+        self.text = text
 
     def to_odm_index(self) -> ODMBaseIndex:
-        if len(self.fields) == 1 and self.fields[0][1] == pymongo.ASCENDING:
-            return ODMSingleFieldIndex(self.fields[0][0], self.unique, self.name)
-        return ODMCompoundIndex(self.fields, self.unique, self.name)
+        sorts = tuple(f if isinstance(f, SortExpression) else asc(f) for f in self.fields)
+        if len(sorts) == 1 and not self.text:
+            ((key, order),) = sorts[0].items()
+            if order == pymongo.ASCENDING:
+                return ODMSingleFieldIndex(key, self.unique, self.name)
+        return ODMCompoundIndex(sorts, self.unique, self.name, text=self.text)
 
     def get_pymongo_index(self) -> pymongo.IndexModel:
         return self.to_odm_index().get_pymongo_index()

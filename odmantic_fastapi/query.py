@@ -153,7 +153,7 @@ class SortExpression(dict[str, Literal[-1, 1]]):
     """A sort specification built with ``asc``/``desc``; several combine in a tuple."""
 
     def __repr__(self) -> str:
-        return f"SortExpression({dict.__repr__(self)})"
+        return f"SortExpression({dict.__repr__(self)})" if self else "SortExpression()"
 
 
 def asc(field: FieldProxyAny) -> SortExpression:
