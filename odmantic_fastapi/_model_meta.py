@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast, dataclass_transform, get_origin
 
 import pydantic
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -18,8 +19,10 @@ from ._doc_codec import DocCodec
 from ._model_types import (
     embedded_generic,
     is_mutable,
+    is_type_forbidden,
     optional_model,
     reference_target,
+    should_touch_field,
     substitute,
 )
 from .bson import ObjectId, _get_bson_serializer
@@ -35,7 +38,7 @@ from .field import (
     ODMReference,
 )
 from .reference import ODMReferenceInfo
-from .utils import to_snake_case
+from .utils import raise_on_invalid_collection_name, raise_on_invalid_key_name, to_snake_case
 
 if TYPE_CHECKING:
     from .model import Model, _BaseODMModel
@@ -121,6 +124,7 @@ class _Fields:
         self, name: str, namespace: dict[str, Any], annotations: dict[str, Any], config: Any
     ) -> None:
         """Read the ODM options of each annotated field of the class statement."""
+        _refuse_untyped(namespace, annotations)
         for field_name, annotation in list(annotations.items()):
             if field_name.startswith("_") or get_origin(annotation) is ClassVar:
                 continue
@@ -132,9 +136,13 @@ class _Fields:
                 and not isinstance(value, FieldInfo | ODMFieldInfo | ODMReferenceInfo)
             ):
                 continue
+            if is_type_forbidden(annotation):
+                raise TypeError(f"{annotation} fields are not supported")
+            if isinstance(value, FieldInfo):
+                raise TypeError("please use odmantic.Field instead of pydantic.Field")
             annotation = substitute(annotation)
             annotations[field_name] = annotation
-            serializer = _get_bson_serializer(annotation) if isinstance(annotation, type) else None
+            serializer = _get_bson_serializer(annotation)
             if serializer is not None:
                 self.serializers[field_name] = serializer
             if isinstance(value, ODMReferenceInfo):
@@ -179,6 +187,28 @@ class _Fields:
         self.references.append(field_name)
 
 
+def _refuse_untyped(namespace: Mapping[str, Any], annotations: Mapping[str, Any]) -> None:
+    """Refuse a class attribute holding a value but no annotation (ODMantic's TypeError)."""
+    for attr, value in namespace.items():
+        if (
+            attr not in annotations
+            and not attr.startswith(("_", "model_"))
+            and not isinstance(value, type)
+            and should_touch_field(value=value)
+        ):
+            raise TypeError(f"field {attr} is defined without type annotation")
+
+
+def _refuse_invalid_default(name: str, annotation: Any, value: Any) -> None:
+    """A plain default the annotation refuses is a definition error, raised at class creation."""
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        raise TypeError(f"Unhandled field definition {name}: {annotation!r} = {value!r}") from None
+    except (PydanticUserError, NameError, TypeError):
+        return  # a forward reference, or a type pydantic itself rejects later with its own error
+
+
 def _field(
     name: str,
     namespace: dict[str, Any],
@@ -194,9 +224,21 @@ def _field(
         namespace[field_name] = value.pydantic_field_info
     else:
         key_name, primary, index, unique = field_name, False, False, False
-    if key_name.startswith("$") or "." in key_name:
-        raise TypeError(f"invalid key_name {key_name!r} for field {field_name} in {name}")
+        if value is not PydanticUndefined:
+            _refuse_invalid_default(name, annotation, value)
+    raise_on_invalid_key_name(key_name)
     generic = embedded_generic(annotation, is_embedded_class)
+    if generic is not None:
+        if primary:
+            raise TypeError(
+                "Declaring a generic type of embedded models as a primary field is not "
+                f"allowed: {field_name} in {name}"
+            )
+        if generic[0].__references__:
+            raise TypeError(
+                "Declaring a generic type of embedded models containing references is not "
+                f"allowed: {field_name} in {name}"
+            )
     annotation_model = optional_model(annotation, is_embedded_class)
     if annotation_model is not None:
         return ODMEmbedded(
@@ -225,7 +267,7 @@ def _primary_field(name: str, fields: _Fields, namespace: dict[str, Any], config
     """The primary field's name; an ``id`` ObjectId field is added when none is declared."""
     primaries = [n for n, f in fields.odm.items() if isinstance(f, ODMField) and f.primary_field]
     if len(primaries) > 1:
-        raise TypeError(f"multiple primary fields defined for {name}")
+        raise TypeError(f"Duplicated key_name: _id in {name}")
     if primaries:
         return primaries[0]
     if "id" in fields.odm:
@@ -264,8 +306,7 @@ def _collection_options(
                 "a subclass in a hierarchy cannot name another collection"
             )
         collection = root.__collection__
-    if "$" in collection or not collection or collection.startswith("system."):
-        raise TypeError(f"Invalid collection name for {name}: {collection!r}")
+    raise_on_invalid_collection_name(collection, name)
     namespace["__collection__"] = collection
     namespace["__discriminator__"] = (
         (discriminator_key, own_config.get("discriminator_value") or name)

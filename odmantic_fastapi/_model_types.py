@@ -162,7 +162,8 @@ def find_duplicate_key(fields: Iterable[ODMBaseField]) -> str | None:
 
 
 def is_type_forbidden(type_: Any) -> bool:
-    return type_ is Callable or type_ is typing.Callable
+    """Whether a field of this type cannot be stored (a callable, bare or parametrized)."""
+    return type_ is Callable or type_ is typing.Callable or get_origin(type_) is Callable
 
 
 def should_touch_field(value: Any = None, type_: Any = None) -> bool:

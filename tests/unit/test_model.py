@@ -189,8 +189,10 @@ def test_invalid_definitions_are_refused() -> None:
         class Embedded(EmbeddedModel):
             key: str = Field(primary_field=True)
 
-    with pytest.raises(ValueError, match="key_name"):
-        Field(key_name="$bad")
+    with pytest.raises(TypeError, match="key_name cannot start with the dollar sign"):
+
+        class BadKey(Model):
+            value: int = Field(key_name="$bad")
 
 
 def test_declared_indexes() -> None:
