@@ -297,6 +297,56 @@ def test_set_by_id_keeps_field_order_and_upserts_in_name_order(db: Database[Any]
     assert caught.value.code == 66
 
 
+def test_upsert_by_id_compares_ids_by_value_not_by_type(db: Database[Any]) -> None:
+    db.ids.insert_one({"_id": 5, "a": 1})
+    matched = db.ids.update_one({"_id": 5.0}, {"$set": {"b": 2}}, upsert=True)
+    assert (matched.matched_count, matched.upserted_id) == (1, None)
+    assert db.ids.find_one({"_id": Int64(5)}) == {"_id": 5, "a": 1, "b": 2}
+    created = db.ids.update_one({"_id": 6}, {"$set": {"_id": 6.0, "a": 3}}, upsert=True)
+    assert created.upserted_id == 6
+    assert db.ids.find_one({"_id": 6}) == {"_id": 6.0, "a": 3}
+    with pytest.raises(OperationFailure) as caught:
+        db.ids.update_one({"_id": 7}, {"$set": {"_id": 8}}, upsert=True)
+    assert caught.value.code == 66
+    with pytest.raises(DuplicateKeyError):
+        db.ids.insert_one({"_id": Int64(6)})
+    assert db.ids.count_documents({}) == 2
+
+
+def test_a_single_field_index_keys_every_kind_of_value(db: Database[Any]) -> None:
+    db.kinds.create_index("v")
+    db.kinds.create_index("w", sparse=True)
+    db.kinds.insert_many(
+        [
+            {"_id": 1, "v": 1, "w": 1},
+            {"_id": 2, "v": Int64(1)},
+            {"_id": 3, "v": 1.0},
+            {"_id": 4, "v": [2, 1]},
+            {"_id": 5},
+            {"_id": 6, "v": None},
+            {"_id": 7, "v": {"a": 1}},
+            {"_id": 8, "v": "1"},
+            {"_id": 9, "v": Decimal128("1")},
+            {"_id": 10, "v": True},
+        ]
+    )
+
+    def ids(query: dict[str, Any]) -> list[int]:
+        return sorted(d["_id"] for d in db.kinds.find(query))
+
+    assert ids({"v": 1}) == [1, 2, 3, 4, 9]
+    assert ids({"v": None}) == [5, 6]
+    assert ids({"v": {"a": 1}}) == [7]
+    assert ids({"v": "1"}) == [8]
+    assert ids({"v": True}) == [10]
+    assert ids({"v": {"$gt": 1}}) == [4]
+    assert ids({"w": 1}) == [1]
+    assert ids({"w": None}) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    db.kinds.update_one({"_id": 4}, {"$set": {"v": 3}})
+    assert ids({"v": 2}) == []
+    assert ids({"v": 3}) == [4]
+
+
 def test_a_compound_index_answers_equality_on_its_leading_fields(db: Database[Any]) -> None:
     """The idempotency lookup's shape: (owner, key) unique, many keys per owner."""
     db.keys.create_index([("owner", ASCENDING), ("key", ASCENDING)], unique=True)

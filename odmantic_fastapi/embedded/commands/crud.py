@@ -19,7 +19,7 @@ from ..evaluation.update import (
     plain_set,
     validate_replacement,
 )
-from ..storage.store import Collection, LockWait, id_key
+from ..storage.store import Collection, IdKey, LockWait, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 
@@ -27,6 +27,7 @@ __all__ = ["filter_arg", "matching_documents", "open_collection", "text_fields"]
 
 _MAX_ID_TYPES = (list, bson.Regex)
 _T = TypeVar("_T")
+_MISSING = object()
 
 
 def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | None:
@@ -144,9 +145,15 @@ async def _retrying(ctx: Context, attempt: Callable[[], _T]) -> _T:
             await ctx.wait_for(wait)
 
 
-async def _insert_new(ctx: Context, coll: Collection, doc: dict[str, Any]) -> None:
-    """Insert a document whose _id must be new, waiting for a transaction holding it."""
-    key = id_key(doc["_id"])
+async def _insert_new(
+    ctx: Context, coll: Collection, doc: dict[str, Any], key: IdKey | None = None
+) -> None:
+    """Insert a document whose _id must be new, waiting for a transaction holding it.
+
+    ``key`` is ``id_key(doc["_id"])`` when the caller has it already.
+    """
+    if key is None:
+        key = id_key(doc["_id"])
 
     def attempt() -> None:
         if ctx.server.store.get(coll, key, ctx.write_set) is not None:
@@ -242,7 +249,11 @@ def _upsert_document(
 
 def _check_id_kept(seed: Mapping[str, Any], doc: Mapping[str, Any]) -> None:
     """An upsert keeps the _id its filter gives, as an update keeps a stored one."""
-    if "_id" in seed and ("_id" not in doc or sort_key(doc["_id"]) != sort_key(seed["_id"])):
+    if "_id" not in seed:
+        return
+    kept = doc.get("_id", _MISSING)
+    # The same object is the common case (the seed's _id carried over), and needs no key.
+    if kept is not seed["_id"] and (kept is _MISSING or sort_key(kept) != sort_key(seed["_id"])):
         raise CommandError(
             66, "Performing an update on the path '_id' would modify the immutable field '_id'"
         )
@@ -340,7 +351,7 @@ async def _set_by_id(
     doc = apply_update(seed, update, is_insert=True)
     _check_id_kept(seed, doc)
     _check_document(doc)
-    await _insert_new(ctx, coll, doc)
+    await _insert_new(ctx, coll, doc, key)
     return 1, 0, doc["_id"], None, doc
 
 

@@ -18,7 +18,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bson import Binary, Code, DatetimeMS, Decimal128, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson import (
+    Binary,
+    Code,
+    DatetimeMS,
+    Decimal128,
+    Int64,
+    MaxKey,
+    MinKey,
+    ObjectId,
+    Regex,
+    Timestamp,
+)
 
 __all__ = [
     "RANK_ARRAY",
@@ -74,8 +85,32 @@ def datetime_ms(value: datetime.datetime | DatetimeMS) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+# Most values are exactly one of these types: one dict lookup instead of the
+# isinstance chain below, whose Mapping check goes through ABCMeta. Subclasses
+# (SON, OrderedDict, ...) still take the chain.
+_EXACT_RANKS: dict[type, int] = {
+    type(None): RANK_NULL,
+    bool: RANK_BOOL,
+    int: RANK_NUMBER,
+    Int64: RANK_NUMBER,
+    float: RANK_NUMBER,
+    Decimal128: RANK_NUMBER,
+    str: RANK_STRING,
+    dict: RANK_OBJECT,
+    list: RANK_ARRAY,
+    tuple: RANK_ARRAY,
+    ObjectId: RANK_OBJECTID,
+    datetime.datetime: RANK_DATE,
+    bytes: RANK_BINARY,
+    Binary: RANK_BINARY,
+}
+
+
 def type_rank(value: object) -> int:
     """The position of the value's BSON type in MongoDB's comparison order."""
+    rank = _EXACT_RANKS.get(type(value))
+    if rank is not None:
+        return rank
     if value is None:
         return RANK_NULL
     if isinstance(value, bool):

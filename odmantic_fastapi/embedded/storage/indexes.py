@@ -213,6 +213,13 @@ class Index:
         self._partial = None
         if spec.partial_filter is not None:
             self._partial = compile_filter(spec.partial_filter)
+        self._text = spec.is_text
+        # One top-level field (the _id index, most user indexes): keyed without a path walk.
+        self._top_field = (
+            self._fields[0]
+            if len(self._fields) == 1 and "." not in self._fields[0] and not self._text
+            else None
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -221,7 +228,14 @@ class Index:
         """The index keys ``doc`` produces (one per array element for multikey fields)."""
         if self._partial is not None and not self._partial.matches(doc):
             return []
-        if self.spec.is_text:
+        field = self._top_field
+        if field is not None:
+            if field not in doc:
+                return [] if self.spec.sparse else [(_NULL,)]
+            value = doc[field]
+            if not isinstance(value, list):
+                return [(sort_key(value),)]
+        if self._text:
             words: set[str] = set()
             for field in self._fields:
                 for value in get_path_values(doc, field):
@@ -297,7 +311,7 @@ class Index:
 
     def candidates(self, filter: Mapping[str, Any]) -> set[IdKey] | None:
         """Ids that may match ``filter`` using this index, or None if it cannot narrow it."""
-        if self.spec.is_text or self._partial is not None:
+        if self._text or self._partial is not None:
             return None
         if len(self._fields) > 1:
             prefix = self._equality_prefix(filter)
