@@ -20,6 +20,7 @@ __all__ = [
     "OdmanticAccount",
     "OdmanticBook",
     "PlainBook",
+    "StoredPlainBook",
     "book_documents",
 ]
 
@@ -35,6 +36,12 @@ class PlainBook(BaseModel):
     price: float
     tags: list[str]
     published: datetime.datetime
+
+
+class StoredPlainBook(PlainBook):
+    """Plain pydantic reading a stored document as it comes: ``_id`` validated into ``id``."""
+
+    id: bson.ObjectId = Field(validation_alias="_id")
 
 
 class Book(Model):

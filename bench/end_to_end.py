@@ -46,6 +46,7 @@ from ._models import (
     BookAccount,
     OdmanticAccount,
     OdmanticBook,
+    StoredPlainBook,
     book_documents,
 )
 
@@ -65,6 +66,9 @@ SLICES = 10
 # Raw pymongo also sends save_all's writes by hand, to tell the server's share from the ODM's.
 UPSERTS = "insert as bulk upserts"
 NEW_MODELS = "save_all of new models with automatic ids"
+# Raw pymongo's find with every document validated by a plain pydantic model: what
+# the driver and pydantic alone cost, the floor under any ODM's find into models.
+FIND_FLOOR = "find all into plain pydantic"
 BASELINE = "raw pymongo async"
 
 
@@ -147,6 +151,15 @@ class Raw(_Contender):
         start = time.perf_counter()
         await self.db.book.bulk_write(operations)
         return time.perf_counter() - start
+
+    async def find_all_into_pydantic(self) -> float:
+        """Seconds for find_all with each document validated by plain pydantic."""
+        gc.collect()
+        start = time.perf_counter()
+        books = [StoredPlainBook.model_validate(d) for d in await self.db.book.find({}).to_list()]
+        seconds = time.perf_counter() - start
+        assert len(books) == len(self.docs)
+        return seconds
 
     async def find_by_id(self, ids: list[bson.ObjectId]) -> None:
         for id_ in ids:
@@ -393,6 +406,7 @@ async def _round(
             await step(contender)
             seconds[contender.name][op] += time.perf_counter() - start
     baseline = next(c for c in order if isinstance(c, Raw))
+    seconds[baseline.name][FIND_FLOOR] = await baseline.find_all_into_pydantic()
     seconds[baseline.name][UPSERTS] = await baseline.insert_as_upserts()
     ours = next(c for c in order if type(c) is Ours)
     seconds[ours.name][NEW_MODELS] = await ours.insert_new_models(docs)
@@ -410,6 +424,7 @@ async def _measure(
         c.name: {op: [] for op in OPERATIONS} for c in contenders
     }
     times[BASELINE][UPSERTS] = []
+    times[BASELINE][FIND_FLOOR] = []
     times[Ours.name][NEW_MODELS] = []
     for contender in contenders:
         await contender.open()
@@ -440,6 +455,10 @@ def run(quick: bool) -> dict[str, Any]:
     counts = {op: count // 5 for op, count in COUNTS.items()} if quick else dict(COUNTS)
     with ServerProcess() as server:
         times = asyncio.run(_measure(server.url, rounds, counts))
+    find_floor = times[BASELINE].pop(FIND_FLOOR)
+    find_floor_ratio = statistics.median(
+        floor / raw for floor, raw in zip(find_floor, times[BASELINE]["find all"], strict=True)
+    )
     upserts = times[BASELINE].pop(UPSERTS)
     upserts_ratio = statistics.median(
         up / insert for up, insert in zip(upserts, times[BASELINE]["insert"], strict=True)
@@ -471,6 +490,8 @@ def run(quick: bool) -> dict[str, Any]:
         "contenders": contenders,
         # The same documents sent as save_all sends them, over insert_many's time.
         "raw_bulk_upserts_over_insert_many": upserts_ratio,
+        # Raw find plus plain pydantic validation of every document, over raw find's time.
+        "raw_find_into_pydantic_over_raw_find": find_floor_ratio,
         # save_all of new models with automatic ids (inserts), over insert_many's time.
         "save_all_new_models_over_insert_many": new_models_ratio,
     }
@@ -493,6 +514,8 @@ def main() -> None:
         print(f"{name:34s}{cells}")
     upserts = results["raw_bulk_upserts_over_insert_many"]
     print(f"raw bulk_write of upserts (what save_all sends) / insert_many: {upserts:.2f}x")
+    floor = results["raw_find_into_pydantic_over_raw_find"]
+    print(f"raw find into plain pydantic / raw find: {floor:.2f}x")
     new_models = results["save_all_new_models_over_insert_many"]
     print(f"save_all of new models with automatic ids / insert_many: {new_models:.2f}x")
     print(f"written to {path}")
