@@ -1,0 +1,1 @@
+"""The guides' examples, one runnable module each."""

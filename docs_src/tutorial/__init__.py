@@ -1,0 +1,1 @@
+"""The tutorial's steps, one runnable module each."""
