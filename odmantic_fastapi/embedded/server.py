@@ -19,6 +19,7 @@ from typing import Any
 from bson import ObjectId
 
 from . import commands as _commands  # noqa: F401 - registers the command handlers
+from .change_streams import ChangeStreams
 from .commands._base import COMMANDS, Context, journal_op
 from .cursors import CursorRegistry
 from .errors import CommandError
@@ -82,6 +83,7 @@ class MongoServer:
         self.sessions = SessionRegistry(self.store)
         self.cursors = CursorRegistry()
         self.fail_points = FailPoints(self.config.test_commands)
+        self.change_streams = ChangeStreams()
         self.journal: Journal | None = None
         self.connections: dict[int, Connection] = {}
         self.total_connections = 0
@@ -242,7 +244,7 @@ class MongoServer:
         db = cmd.get("$db", request.legacy_db)
         if not isinstance(db, str) or not db:
             return CommandError(40571, "OP_MSG requests require a $db argument").to_reply()
-        handler = COMMANDS.get(name)
+        handler = self.change_streams.handler_for(name, cmd) or COMMANDS.get(name)
         if handler is None:
             return CommandError(59, f"no such command: '{name}'").to_reply()
         try:
@@ -266,8 +268,10 @@ class MongoServer:
             stored = session.retry_replies.get(txn.txn_number)
             if stored is not None:
                 return stored
+        dropped = list(self.store.databases.get(db, {})) if name == "dropDatabase" else []
         try:
             reply = await handler(ctx)
+            self.change_streams.after_command(ctx, dropped)
             if txn.in_transaction and session is not None and reply.get("writeErrors"):
                 self.sessions.abort(session, "a write in the transaction failed")
         except CommandError as exc:
@@ -363,6 +367,8 @@ class MongoServer:
         for lsid in lsids:
             if isinstance(lsid, Mapping) and "id" in lsid:
                 self.cursors.kill_session(bytes(lsid["id"]))
+                self.change_streams.kill_session(bytes(lsid["id"]))
+                self.change_streams.forget_session(bytes(lsid["id"]))
         self.sessions.end(lsids)
 
     # -- housekeeping ----------------------------------------------------
@@ -373,6 +379,7 @@ class MongoServer:
             try:
                 self.sessions.reap()
                 self.cursors.reap()
+                self.change_streams.reap()
                 now = time.monotonic()
                 if now - self._last_ttl_run >= self.ttl_monitor_sleep_seconds:
                     self._last_ttl_run = now

@@ -82,9 +82,12 @@ class Context:
         self, coll: Collection, key: IdKey, doc: dict[str, Any] | None, id_value: Any
     ) -> None:
         """Write one document in this command's transaction, or commit it now."""
-        ts = self.server.store.write(coll, key, doc, self.write_set)
+        store = self.server.store
+        before = store.get(coll, key, self.write_set)
+        ts = store.write(coll, key, doc, self.write_set)
         if ts is not None:
             self.ops.append(journal_op(coll.namespace, id_value, doc))
+        self.server.change_streams.record_write(self, coll, before, doc, id_value)
 
     async def wait_for(self, wait: LockWait) -> None:
         """Wait (bounded by maxTimeMS) for the transaction holding a document to end."""
