@@ -7,14 +7,23 @@ abort, end, ``in_transaction``) has the same shape on both.
 """
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import _ServerMode
 from pymongo.write_concern import WriteConcern
 
+if TYPE_CHECKING:
+    # motor ships no type information: to mypy its session is Any.
+    from motor.motor_asyncio import AsyncIOMotorClientSession
+
 __all__ = [
+    "AsyncDriverSession",
+    "DriverSession",
     "TransactionOptions",
+    "TransactionSettings",
     "driver_client_of",
     "is_async_driver_session",
     "resolve",
@@ -23,12 +32,26 @@ __all__ = [
     "unwrap_client",
 ]
 
+#: A driver's async session: pymongo's ``AsyncClientSession`` or motor's.
+AsyncDriverSession: TypeAlias = "AsyncClientSession | AsyncIOMotorClientSession"
+#: Any driver session an engine passes to the driver.
+DriverSession: TypeAlias = "AsyncDriverSession | ClientSession"
+
 
 async def resolve(value: Any) -> Any:
     """Await ``value`` if it is awaitable; drivers disagree on which calls are coroutines."""
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+class TransactionSettings(TypedDict, total=False):
+    """The keyword arguments naming a transaction's options (``engine.transaction(...)``)."""
+
+    read_concern: ReadConcern | None
+    write_concern: WriteConcern | None
+    read_preference: _ServerMode | None
+    max_commit_time_ms: int | None
 
 
 class TransactionOptions:

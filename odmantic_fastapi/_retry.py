@@ -32,7 +32,7 @@ import random
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
@@ -49,6 +49,7 @@ __all__ = [
     "is_network_error",
     "is_transient",
     "is_unknown_commit",
+    "transaction_steps",
 ]
 
 #: How long ``run_transaction`` retries by default, as pymongo's ``with_transaction`` does.
@@ -143,6 +144,18 @@ class _Committable(Protocol):
     def commit(self) -> Any: ...
 
 
+class _Transaction(_Committable, Protocol):
+    @property
+    def is_started(self) -> bool: ...
+
+    def start(self) -> Any: ...
+
+    def abort(self) -> Any: ...
+
+
+TxnT = TypeVar("TxnT", bound=_Transaction)
+
+
 def commit_steps(txn: _Committable, retry: Retry, sleep: Callable[[float], Any]) -> Steps[None]:
     """Commit ``txn``, again while its outcome is unknown and ``retry`` has time left.
 
@@ -167,3 +180,42 @@ def commit_steps(txn: _Committable, retry: Retry, sleep: Callable[[float], Any])
 async def commit_with_retry(txn: _Committable, budget: float) -> None:
     """Commit an async transaction, retrying an unknown outcome for ``budget`` seconds."""
     await run_async(commit_steps(txn, Retry(budget), asyncio.sleep))
+
+
+def transaction_steps(
+    new_transaction: Callable[[], TxnT],
+    callback: Callable[[TxnT], Any],
+    budget: float,
+    sleep: Callable[[float], Any],
+) -> Steps[Any]:
+    """Run ``callback(txn)`` in a new transaction until it commits, as MongoDB advises.
+
+    The whole callback runs again, after a backoff, on a transient failure;
+    the commit alone on an unknown commit result; both until ``budget``
+    seconds have passed (``run_transaction`` of both engines).
+    """
+    retry = Retry(budget)
+    while True:
+        retry.next_attempt()
+        txn = new_transaction()
+        yield txn.start
+        try:
+            result = yield partial(callback, txn)
+        except BaseException as exc:
+            if txn.is_started:
+                yield txn.abort
+            if retry.may_rerun(exc):
+                yield partial(sleep, retry.delay())
+                continue
+            raise
+        if not txn.is_started:
+            return result  # the callback committed or aborted itself
+        try:
+            yield from commit_steps(txn, retry, sleep)
+            return result
+        except PyMongoError as exc:
+            if txn.is_started:
+                yield txn.abort
+            if not retry.may_rerun(exc):
+                raise
+        yield partial(sleep, retry.delay())

@@ -12,16 +12,17 @@ that ``DocumentParsingError`` reports.
 """
 
 from abc import ABCMeta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pymongo.errors
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .typing import ModelType
+
 if TYPE_CHECKING:
     from .model import Model, _BaseODMModel
 
-ModelType = TypeVar("ModelType")
 
 __all__ = [
     "BaseEngineException",

@@ -10,15 +10,13 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from re import Pattern
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import bson
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
+    "QueryDictBool",
     "QueryExpression",
     "SortExpression",
     "and_",
@@ -38,7 +36,6 @@ __all__ = [
     "or_",
 ]
 
-QueryDictBool = "QueryExpression | dict[str, Any] | bool"
 FieldProxyAny = Any  # a FieldProxy; typed loosely because mypy sees fields as their values
 
 
@@ -53,6 +50,10 @@ class QueryExpression(dict[str, Any]):
 
     def __and__(self, other: "QueryExpression | dict[str, Any]") -> "QueryExpression":
         return and_(self, other)
+
+
+#: What every query argument of the engines and sessions accepts (ODMantic's name).
+QueryDictBool: TypeAlias = QueryExpression | dict[str, Any] | bool
 
 
 def _combine(operator: str, elements: tuple[Any, ...]) -> QueryExpression:

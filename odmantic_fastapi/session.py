@@ -20,22 +20,35 @@ State of a transaction::
 import enum
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeAlias, Unpack
 
 from pymongo.client_session import ClientSession
 from pymongo.errors import PyMongoError
 
-from ._driver import TransactionOptions, start_driver_session, start_driver_transaction
+from ._driver import (
+    AsyncDriverSession,
+    TransactionOptions,
+    TransactionSettings,
+    start_driver_session,
+    start_driver_transaction,
+)
+from .query import QueryDictBool
+from .typing import ModelType
 
 if TYPE_CHECKING:
-    from .engine import AIOCursor, AIOEngine, SyncCursor, SyncEngine
-    from .model import Model
+    from .cursor import AIOCursor, SyncCursor
+    from .engine import AIOEngine, SyncEngine
     from .reference import LazyReference
 
-__all__ = ["AIOSession", "AIOTransaction", "SyncSession", "SyncTransaction", "TransactionState"]
-
-ModelType = TypeVar("ModelType", bound="Model")
-_Query = Any  # QueryExpression | dict | bool, as ODMantic accepts
+__all__ = [
+    "AIOSession",
+    "AIOSessionType",
+    "AIOTransaction",
+    "SyncSession",
+    "SyncSessionType",
+    "SyncTransaction",
+    "TransactionState",
+]
 
 
 class TransactionState(enum.Enum):
@@ -72,8 +85,8 @@ class _TransactionCore:
     options: TransactionOptions
     _rollback: _Rollback
 
-    def _setup(self, engine: Any, **options: Any) -> None:
-        self.options = TransactionOptions(**options).merged_over(engine.transaction_options)
+    def _setup(self, engine: "AIOEngine | SyncEngine", options: TransactionOptions | None) -> None:
+        self.options = (options or TransactionOptions()).merged_over(engine.transaction_options)
         self.state = TransactionState.NEW
         self._rollback = _Rollback()
 
@@ -98,7 +111,7 @@ class _TransactionCore:
         if self.state is not TransactionState.ACTIVE:
             raise RuntimeError(f"cannot {action}: transaction already {self.state.value}")
 
-    def transaction(self, **_: Any) -> Any:
+    def transaction(self, **_: Unpack[TransactionSettings]) -> NoReturn:
         raise RuntimeError("cannot start a transaction inside another transaction")
 
 
@@ -116,14 +129,13 @@ class AIOSession:
 
     def __init__(self, engine: "AIOEngine") -> None:
         self.engine = engine
-        self.session: Any | None = None
-        self._ended = False
+        self.session: AsyncDriverSession | None = None
 
     @property
     def is_started(self) -> bool:
         return self.session is not None
 
-    def get_driver_session(self) -> Any:
+    def get_driver_session(self) -> AsyncDriverSession:
         """The driver's session (pymongo ``AsyncClientSession`` or motor's)."""
         if self.session is None:
             raise RuntimeError("session not started")
@@ -134,14 +146,12 @@ class AIOSession:
         if self.is_started:
             raise RuntimeError("Session is already started")
         self.session = await start_driver_session(self.engine.client)
-        self._ended = False
 
     async def end(self) -> None:
         """End the logical session, aborting any transaction still open on it."""
         if self.session is None:
             raise RuntimeError("Session is not started")
         session, self.session = self.session, None
-        self._ended = True
         await session.end_session()
 
     async def __aenter__(self) -> Self:
@@ -157,29 +167,16 @@ class AIOSession:
         if self.session is not None:
             await self.end()
 
-    def transaction(
-        self,
-        *,
-        read_concern: Any = None,
-        write_concern: Any = None,
-        read_preference: Any = None,
-        max_commit_time_ms: int | None = None,
-    ) -> "AIOTransaction":
+    def transaction(self, **options: Unpack[TransactionSettings]) -> "AIOTransaction":
         """A transaction on this (started) session."""
-        return AIOTransaction(
-            self,
-            read_concern=read_concern,
-            write_concern=write_concern,
-            read_preference=read_preference,
-            max_commit_time_ms=max_commit_time_ms,
-        )
+        return AIOTransaction(self, TransactionOptions(**options))
 
     # The session-level CRUD methods ODMantic has; each passes this session on.
 
     def find(
         self,
         model: type[ModelType],
-        *queries: _Query,
+        *queries: QueryDictBool,
         sort: Any | None = None,
         skip: int = 0,
         limit: int | None = None,
@@ -187,11 +184,11 @@ class AIOSession:
         return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
 
     async def find_one(
-        self, model: type[ModelType], *queries: _Query, sort: Any | None = None
+        self, model: type[ModelType], *queries: QueryDictBool, sort: Any | None = None
     ) -> ModelType | None:
         return await self.engine.find_one(model, *queries, sort=sort, session=self)
 
-    async def count(self, model: type[ModelType], *queries: _Query) -> int:
+    async def count(self, model: type[ModelType], *queries: QueryDictBool) -> int:
         return await self.engine.count(model, *queries, session=self)
 
     async def save(self, instance: ModelType) -> ModelType:
@@ -205,13 +202,15 @@ class AIOSession:
     async def delete(self, instance: ModelType) -> None:
         await self.engine.delete(instance, session=self)
 
-    async def remove(self, model: type[ModelType], *queries: _Query, just_one: bool = False) -> int:
+    async def remove(
+        self, model: type[ModelType], *queries: QueryDictBool, just_one: bool = False
+    ) -> int:
         return await self.engine.remove(model, *queries, just_one=just_one, session=self)
 
     # Beyond ODMantic: the engine's additions, on this session.
 
     async def update(
-        self, model: type[ModelType], *queries: _Query, update: Any, just_one: bool = False
+        self, model: type[ModelType], *queries: QueryDictBool, update: Any, just_one: bool = False
     ) -> int:
         return await self.engine.update(
             model, *queries, update=update, just_one=just_one, session=self
@@ -243,11 +242,7 @@ class AIOTransaction(_TransactionCore, AIOSession):
     def __init__(
         self,
         context: "AIOEngine | AIOSession",
-        *,
-        read_concern: Any = None,
-        write_concern: Any = None,
-        read_preference: Any = None,
-        max_commit_time_ms: int | None = None,
+        options: TransactionOptions | None = None,
     ) -> None:
         self._session_provided = isinstance(context, AIOSession)
         if isinstance(context, AIOSession):
@@ -261,15 +256,9 @@ class AIOTransaction(_TransactionCore, AIOSession):
             engine = context
             self._owner = AIOSession(engine)
         super().__init__(engine)
-        self._setup(
-            engine,
-            read_concern=read_concern,
-            write_concern=write_concern,
-            read_preference=read_preference,
-            max_commit_time_ms=max_commit_time_ms,
-        )
+        self._setup(engine, options)
 
-    def get_driver_session(self) -> Any:
+    def get_driver_session(self) -> AsyncDriverSession:
         if self.state is TransactionState.NEW:
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
@@ -391,26 +380,13 @@ class SyncSession:
         if self.session is not None:
             self.end()
 
-    def transaction(
-        self,
-        *,
-        read_concern: Any = None,
-        write_concern: Any = None,
-        read_preference: Any = None,
-        max_commit_time_ms: int | None = None,
-    ) -> "SyncTransaction":
-        return SyncTransaction(
-            self,
-            read_concern=read_concern,
-            write_concern=write_concern,
-            read_preference=read_preference,
-            max_commit_time_ms=max_commit_time_ms,
-        )
+    def transaction(self, **options: Unpack[TransactionSettings]) -> "SyncTransaction":
+        return SyncTransaction(self, TransactionOptions(**options))
 
     def find(
         self,
         model: type[ModelType],
-        *queries: _Query,
+        *queries: QueryDictBool,
         sort: Any | None = None,
         skip: int = 0,
         limit: int | None = None,
@@ -418,11 +394,11 @@ class SyncSession:
         return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
 
     def find_one(
-        self, model: type[ModelType], *queries: _Query, sort: Any | None = None
+        self, model: type[ModelType], *queries: QueryDictBool, sort: Any | None = None
     ) -> ModelType | None:
         return self.engine.find_one(model, *queries, sort=sort, session=self)
 
-    def count(self, model: type[ModelType], *queries: _Query) -> int:
+    def count(self, model: type[ModelType], *queries: QueryDictBool) -> int:
         return self.engine.count(model, *queries, session=self)
 
     def save(self, instance: ModelType) -> ModelType:
@@ -434,11 +410,13 @@ class SyncSession:
     def delete(self, instance: ModelType) -> None:
         self.engine.delete(instance, session=self)
 
-    def remove(self, model: type[ModelType], *queries: _Query, just_one: bool = False) -> int:
+    def remove(
+        self, model: type[ModelType], *queries: QueryDictBool, just_one: bool = False
+    ) -> int:
         return self.engine.remove(model, *queries, just_one=just_one, session=self)
 
     def update(
-        self, model: type[ModelType], *queries: _Query, update: Any, just_one: bool = False
+        self, model: type[ModelType], *queries: QueryDictBool, update: Any, just_one: bool = False
     ) -> int:
         return self.engine.update(model, *queries, update=update, just_one=just_one, session=self)
 
@@ -460,11 +438,7 @@ class SyncTransaction(_TransactionCore, SyncSession):
     def __init__(
         self,
         context: "SyncEngine | SyncSession",
-        *,
-        read_concern: Any = None,
-        write_concern: Any = None,
-        read_preference: Any = None,
-        max_commit_time_ms: int | None = None,
+        options: TransactionOptions | None = None,
     ) -> None:
         self._session_provided = isinstance(context, SyncSession)
         if isinstance(context, SyncSession):
@@ -478,13 +452,7 @@ class SyncTransaction(_TransactionCore, SyncSession):
             engine = context
             self._owner = SyncSession(engine)
         super().__init__(engine)
-        self._setup(
-            engine,
-            read_concern=read_concern,
-            write_concern=write_concern,
-            read_preference=read_preference,
-            max_commit_time_ms=max_commit_time_ms,
-        )
+        self._setup(engine, options)
 
     def get_driver_session(self) -> ClientSession:
         if self.state is TransactionState.NEW:
@@ -558,3 +526,9 @@ class SyncTransaction(_TransactionCore, SyncSession):
                     self.abort()
         finally:
             self._end_own_session()
+
+
+#: What ``session=`` of an :class:`~odmantic_fastapi.engine.AIOEngine` operation accepts.
+AIOSessionType: TypeAlias = "AIOSession | AsyncDriverSession | None"
+#: What ``session=`` of a :class:`~odmantic_fastapi.engine.SyncEngine` operation accepts.
+SyncSessionType: TypeAlias = "SyncSession | ClientSession | None"

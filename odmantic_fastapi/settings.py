@@ -6,6 +6,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .utils import check_database_name
+
 __all__ = ["EMBEDDED_URL", "MongoSettings"]
 
 # MONGODB_URL=embedded:// starts the embedded server (in memory, or in
@@ -42,9 +44,7 @@ class MongoSettings(BaseSettings):
     @field_validator("database")
     @classmethod
     def _valid_database_name(cls, value: str) -> str:
-        bad = set(value) & set('/\\. "$*<>:|?')
-        if bad:
-            raise ValueError(f"database name cannot contain {' '.join(sorted(bad))!r}")
+        check_database_name(value)
         return value
 
     @field_validator("url")

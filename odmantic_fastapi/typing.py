@@ -1,13 +1,26 @@
-"""Typing helpers ODMantic keeps in ``odmantic.typing``, under the same names.
+"""Typing helpers ODMantic keeps in ``odmantic.typing``, and the package's ``ModelType``.
 
 ODMantic builds some of these on pydantic's deprecated v1 utilities; these
 are plain ``typing`` code with the same behaviour.
 """
 
-from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    TypeVar,
+    dataclass_transform,
+    get_args,
+    get_origin,
+)
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = [
     "Annotated",
+    "ModelType",
     "dataclass_transform",
     "get_args",
     "get_first_type_argument_subclassing",
@@ -18,6 +31,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: A Model class's instances, in the engines' and sessions' signatures (the package's one).
+ModelType = TypeVar("ModelType", bound="Model")
 
 
 def lenient_issubclass(cls: Any, class_or_tuple: type[Any] | tuple[type[Any], ...]) -> bool:

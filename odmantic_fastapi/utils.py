@@ -8,6 +8,7 @@ import re
 
 __all__ = [
     "Undefined",
+    "check_database_name",
     "is_dunder",
     "raise_on_invalid_collection_name",
     "raise_on_invalid_key_name",
@@ -38,6 +39,16 @@ def raise_on_invalid_collection_name(collection_name: str, cls_name: str) -> Non
         raise TypeError(f"Invalid collection name for {cls_name}: cannot be empty")
     if collection_name.startswith("system."):
         raise TypeError(f"Invalid collection name for {cls_name}: cannot start with 'system.'")
+
+
+_FORBIDDEN_DATABASE_CHARACTERS = frozenset('/\\. "$*<>:|?')
+
+
+def check_database_name(database: str) -> None:
+    """Refuse a database name MongoDB would not accept (engines and settings alike)."""
+    forbidden = _FORBIDDEN_DATABASE_CHARACTERS & set(database)
+    if forbidden:
+        raise ValueError(f"database name cannot contain: {' '.join(sorted(forbidden))}")
 
 
 def to_snake_case(name: str) -> str:

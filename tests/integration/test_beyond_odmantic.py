@@ -503,7 +503,7 @@ async def test_every_addition_joins_a_session(mongodb_url: str, mongodb_database
 
 def test_only_untouched_new_instances_with_automatic_ids_are_inserted() -> None:
     """An insert equals ODMantic's upsert only when no stored document can have the id."""
-    from odmantic_fastapi.bulk import plan_saves
+    from odmantic_fastapi._save_plan import plan_saves
 
     def sent(instance: Model) -> str:
         return type(plan_saves([instance])[0].writes[0].operation()).__name__

@@ -17,6 +17,7 @@ MODULES = [
     "reference",
     "session",
     "engine",
+    "cursor",
     "update",
     "typing",
     "utils",

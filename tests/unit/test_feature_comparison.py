@@ -23,6 +23,7 @@ from beanie.odm.settings.base import ItemSettings
 from beanie.odm.settings.document import DocumentSettings
 
 import odmantic_fastapi
+import odmantic_fastapi._save_plan
 from odmantic_fastapi import AIOEngine, SyncEngine
 
 DOC = pathlib.Path(__file__).parents[2] / "docs" / "features.md"
@@ -99,7 +100,7 @@ def ours(feature: str) -> bool:
         "Aggregation into typed results": "output"
         in inspect.signature(AIOEngine.aggregate).parameters,
         "Bulk saves (one bulk write per collection)": "bulk_write"
-        in inspect.getsource(AIOEngine._write_steps),
+        in inspect.getsource(odmantic_fastapi._save_plan.save_steps),
         "Update by query from field expressions": hasattr(AIOEngine, "update")
         and hasattr(SyncEngine, "update"),
         "Optimistic concurrency (revision field)": "revision_field"

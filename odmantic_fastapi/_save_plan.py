@@ -1,7 +1,10 @@
-"""What a save writes: one upsert per changed instance, grouped into one bulk write per collection.
+"""The save plan: what ``save``, ``save_all`` and ``delete`` write, and the driver calls writing it.
 
-Both engines plan saves here and only send the plan, so ``save`` and
-``save_all`` behave the same on every client. The plan
+Both engines plan here, and send through the steps of this module (run by
+``_steps``'s async or sync runner), so saves behave the same on every client.
+The session of a write arrives once, as a :class:`WriteSession`: the driver
+session every driver call below is given, and the transaction in use (if
+any), whose abort marks the saved instances modified again. The plan
 
 * walks ``Reference()`` fields first (single, optional and list ones), so a
   referenced instance is written before the instance that points at it (lazy
@@ -18,18 +21,48 @@ from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import pymongo.errors
 from pymongo import InsertOne, UpdateOne
 from pymongo.results import UpdateResult
 
+from ._driver import DriverSession
+from ._steps import Steps
 from .bson import ObjectId
-from .exceptions import DuplicateKeyError, RevisionConflictError
+from .exceptions import DocumentNotFoundError, DuplicateKeyError, RevisionConflictError
 from .model import _CLEAN, Model, _BaseODMModel
-from .session import AIOTransaction, SyncTransaction
 
-__all__ = ["SaveBatch", "SaveWrite", "plan_saves"]
+__all__ = [
+    "Rollback",
+    "SaveBatch",
+    "SaveWrite",
+    "WriteSession",
+    "delete_steps",
+    "plan_saves",
+    "save_steps",
+]
+
+
+class Rollback(Protocol):
+    """What a write needs of the transaction in use: undo hooks, and ending it on a conflict."""
+
+    @property
+    def is_started(self) -> bool: ...
+
+    def on_abort(self, callback: Callable[[], None]) -> None: ...
+
+    def abort(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSession:
+    """The one form a write's session takes on its way to the driver."""
+
+    driver: "DriverSession | None"
+    """Given to every driver call (None: no session)."""
+    transaction: Rollback | None
+    """The transaction in use, whose abort undoes what the write marked saved."""
 
 
 def referenced_instances(instance: _BaseODMModel) -> Iterator[Model]:
@@ -71,21 +104,13 @@ class SaveWrite:
             return InsertOne(self.insert)
         return UpdateOne(self.filter, self.update, upsert=self.upsert)
 
-    def send(self, collection: Any, session: Any) -> Callable[[], Any]:
-        """The driver call making this write on its own."""
-        if self.insert is not None:
-            return partial(collection.insert_one, self.insert, session=session)
-        return partial(
-            collection.update_one, self.filter, self.update, upsert=self.upsert, session=session
-        )
-
-    def succeeded(self, txn: Any) -> None:
+    def succeeded(self, txn: Rollback | None) -> None:
         """Mark the instance clean; an aborted transaction marks it changed again."""
         instance, fields, revision = self.instance, self.fields, self.revision
         object.__setattr__(instance, "__fields_modified__", _CLEAN)
         if revision is not None:
             instance.__dict__[revision[0]] = revision[1] + 1
-        if isinstance(txn, AIOTransaction | SyncTransaction):
+        if txn is not None:
 
             def undo() -> None:
                 instance._modified().update(fields)
@@ -124,7 +149,9 @@ class SaveBatch:
     def one_by_one(self) -> bool:
         return len(self.writes) == 1 or self.model.__revision_field__ is not None
 
-    def bulk_failed(self, exc: pymongo.errors.BulkWriteError, ordered: bool, txn: Any) -> Exception:
+    def bulk_failed(
+        self, exc: pymongo.errors.BulkWriteError, ordered: bool, txn: Rollback | None
+    ) -> Exception:
         """Mark what the server wrote despite ``exc``; the error to raise for the rest."""
         errors = exc.details.get("writeErrors", [])
         failed = {error["index"] for error in errors}
@@ -220,3 +247,92 @@ def plan_saves(instances: Sequence[Model]) -> list[SaveBatch]:
             batch.model = cls
         batch.writes.append(write)
     return list(batches.values())
+
+
+def save_steps(
+    batches: list[SaveBatch],
+    collection_of: Callable[[type[Model]], Any],
+    session: WriteSession,
+    ordered: bool,
+) -> Steps[None]:
+    """Send the batches: one bulk write a collection, or one write at a time where revisions count.
+
+    Raises:
+        DuplicateKeyError: a unique index already holds a value of an instance.
+        RevisionConflictError: a stored document is newer than its instance
+            (the transaction in use is aborted first).
+    """
+    driver, txn = session.driver, session.transaction
+    try:
+        for batch in batches:
+            collection = collection_of(batch.model)
+            if batch.one_by_one:
+                for write in batch.writes:
+                    if write.insert is not None:
+                        send = partial(collection.insert_one, write.insert, session=driver)
+                    else:
+                        send = partial(
+                            collection.update_one,
+                            write.filter,
+                            write.update,
+                            upsert=write.upsert,
+                            session=driver,
+                        )
+                    try:
+                        result = yield send
+                    except pymongo.errors.DuplicateKeyError as exc:
+                        raise write.duplicate_key(exc) from exc
+                    write.check(result)
+                    write.succeeded(txn)
+                continue
+            operations = [write.operation() for write in batch.writes]
+            try:
+                yield partial(collection.bulk_write, operations, ordered=ordered, session=driver)
+            except pymongo.errors.BulkWriteError as exc:
+                raise batch.bulk_failed(exc, ordered, txn) from exc
+            for write in batch.writes:
+                write.succeeded(txn)
+    except RevisionConflictError:
+        yield from _abort_steps(txn)
+        raise
+
+
+def delete_steps(instance: Model, collection: Any, session: WriteSession) -> Steps[None]:
+    """Delete the instance's document (at the revision it was read at, for revisioned models).
+
+    Raises:
+        DocumentNotFoundError: no document has the instance's primary key.
+        RevisionConflictError: the stored document is newer (the transaction in use is aborted).
+    """
+    target = _delete_filter(instance)
+    result = yield partial(collection.delete_many, target, session=session.driver)
+    if result.deleted_count:
+        return
+    if len(target) > 1:
+        exists = yield partial(
+            collection.count_documents, {"_id": target["_id"]}, limit=1, session=session.driver
+        )
+        if exists:
+            yield from _abort_steps(session.transaction)
+            revision = type(instance).__revision_field__
+            read = int(getattr(instance, revision)) if revision is not None else 0
+            raise RevisionConflictError(instance, read)
+    raise DocumentNotFoundError(instance)
+
+
+def _abort_steps(txn: Rollback | None) -> Steps[None]:
+    """Abort the transaction in use, if any: a revision conflict ends it."""
+    if txn is not None and txn.is_started:
+        yield txn.abort
+
+
+def _delete_filter(instance: Model) -> dict[str, Any]:
+    """The primary key, and for revisioned models the revision the instance was read at."""
+    cls = type(instance)
+    target = {"_id": instance.model_dump_doc(include={cls.__primary_field__})["_id"]}
+    revision = cls.__revision_field__
+    if revision is not None:
+        current = int(getattr(instance, revision))
+        key = cls.__odm_fields__[revision].key_name
+        target[key] = current if current else {"$in": [0, None]}
+    return target
