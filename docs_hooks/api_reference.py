@@ -9,6 +9,8 @@ others (``compatibility.md``, ``architecture.md``) join the nav when they exist.
 
 import importlib
 import pkgutil
+import re
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,13 +18,24 @@ from typing import Any
 import griffe
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
-__all__ = ["PACKAGE", "on_config", "on_files", "public_modules", "reference_page"]
+__all__ = [
+    "PACKAGE",
+    "on_config",
+    "on_files",
+    "on_page_content",
+    "public_modules",
+    "reference_page",
+]
 
 PACKAGE = "odmantic_fastapi"
 # Pages others own: listed in the nav only once they exist, in this order.
 _OPTIONAL_PAGES = (("Compatibility", "compatibility.md"), ("Architecture", "architecture.md"))
 _REFERENCE_DIR = "reference"
+# Sphinx roles in docstrings (":func:`name`"): the role goes, the code span stays.
+_ROLE = re.compile(r":(?:func|class|meth|mod|attr|exc|data|obj):(?=`)")
+_HTML_ROLE = re.compile(r":(?:func|class|meth|mod|attr|exc|data|obj):(?=<code>)")
 
 
 def public_modules() -> list[str]:
@@ -47,8 +60,17 @@ def _exports(module: ModuleType) -> list[str]:
 
 
 def _summary(obj: object) -> str:
-    doc = getattr(obj, "__doc__", None) if callable(obj) or isinstance(obj, type) else None
-    return doc.strip().splitlines()[0] if doc else ""
+    """The first line of the object's own docstring, or what an ``Annotated`` alias stands for."""
+    if typing.get_origin(obj) is typing.Annotated:
+        base, *metadata = typing.get_args(obj)
+        dependency = getattr(metadata[0], "dependency", None) if metadata else None
+        if dependency is not None:
+            return f"`Annotated[{base.__name__}, Depends({dependency.__name__})]`"
+        return ""
+    if not str(getattr(obj, "__module__", "")).startswith(PACKAGE):
+        return ""
+    doc = getattr(obj, "__doc__", None)
+    return _ROLE.sub("", doc.strip().splitlines()[0]) if doc else ""
 
 
 def _home_module(name: str, obj: object, modules: dict[str, ModuleType]) -> str | None:
@@ -148,3 +170,9 @@ def on_files(files: Files, config: MkDocsConfig, **_: Any) -> Files:
         page = reference_page(name, modules, api)
         files.append(File.generated(config, _page_path(name), content=page))
     return files
+
+
+def on_page_content(html: str, page: Page, **_: Any) -> str:
+    if page.file.src_uri.startswith(_REFERENCE_DIR + "/"):
+        return _HTML_ROLE.sub("", html)
+    return html
