@@ -6,6 +6,7 @@ dropped after the test) come from the plugin that installing odmantic_fastapi
 registers with pytest.
 """
 
+# --8<-- [start:basics]
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from docs_src.tutorial.fastapi_app import app
+from odmantic_fastapi.testing import Faults
 
 
 @pytest.fixture
@@ -45,3 +47,33 @@ async def test_refused_transfer_writes_nothing(api: httpx.AsyncClient) -> None:
     assert response.status_code == 409
     # The credit saved before the 409 was rolled back with the transaction.
     assert (await api.get("/accounts/grace")).json()["balance"] == 0
+
+
+# --8<-- [end:basics]
+
+
+# --8<-- [start:faults]
+async def test_write_conflict_answers_409_and_writes_nothing(
+    api: httpx.AsyncClient, faults: Faults
+) -> None:
+    await api.post("/accounts/ada")
+    with faults.write_conflict() as fault:  # the next write fails as if another client won
+        response = await api.post("/accounts/ada/deposit", params={"amount": 5})
+    assert fault.fired == 1
+    assert response.status_code == 409
+    assert response.headers["Retry-After"] == "1"
+    assert (await api.get("/accounts/ada")).json()["balance"] == 0
+
+
+async def test_unknown_commit_result_is_retried_and_applied_once(
+    api: httpx.AsyncClient, faults: Faults
+) -> None:
+    await api.post("/accounts/ada")
+    with faults.commit_result_unknown() as fault:  # committed, but the reply is lost
+        response = await api.post("/accounts/ada/deposit", params={"amount": 5})
+    assert fault.fired == 1
+    assert response.status_code == 200
+    assert (await api.get("/accounts/ada")).json()["balance"] == 5
+
+
+# --8<-- [end:faults]
