@@ -21,6 +21,7 @@ from bson import ObjectId
 from . import commands as _commands  # noqa: F401 - registers the command handlers
 from .change_streams import ChangeStreams
 from .commands._base import COMMANDS, Context, journal_op
+from .consistency import ClusterClock, SnapshotReads, check_write_concern, parse_read_concern
 from .cursors import CursorRegistry
 from .errors import CommandError
 from .failpoints import CloseConnection, FailPoints
@@ -84,6 +85,8 @@ class MongoServer:
         self.cursors = CursorRegistry()
         self.fail_points = FailPoints(self.config.test_commands)
         self.change_streams = ChangeStreams()
+        self.cluster_clock = ClusterClock()
+        self.snapshot_reads = SnapshotReads(self.store, self.cluster_clock)
         self.journal: Journal | None = None
         self.connections: dict[int, Connection] = {}
         self.total_connections = 0
@@ -233,10 +236,15 @@ class MongoServer:
     # -- commands --------------------------------------------------------
 
     async def execute(self, conn: Connection, request: Request) -> dict[str, Any]:
-        """Run one command and return its reply document.
+        """Run one command and return its reply document, with the cluster time.
 
         Raises only :class:`CloseConnection`, when a fail point closes the connection.
         """
+        reply = await self._execute(conn, request)
+        self.cluster_clock.gossip(reply, self.store.clock)
+        return reply
+
+    async def _execute(self, conn: Connection, request: Request) -> dict[str, Any]:
         cmd = request.command
         if not cmd:
             return CommandError(59, "no command given").to_reply()
@@ -249,10 +257,19 @@ class MongoServer:
             return CommandError(59, f"no such command: '{name}'").to_reply()
         try:
             txn = self.sessions.options_for(name, cmd)
+            check_write_concern(name, cmd)
+            read_concern = parse_read_concern(name, cmd, txn.in_transaction)
         except CommandError as exc:
             return exc.to_reply()
         session = txn.session
         ctx = Context(self, conn, db, name, cmd, txn)
+        if read_concern.snapshot and not txn.in_transaction:
+            try:
+                ctx.snapshot = self.snapshot_reads.open(
+                    session.lsid if session is not None else None, read_concern.at_cluster_time
+                )
+            except CommandError as exc:
+                return exc.to_reply()
         fault = self.fail_points.before(conn, ctx)
         if fault is not None:
             if fault.close_before:
@@ -285,6 +302,16 @@ class MongoServer:
             if txn.in_transaction and session is not None:
                 self.sessions.abort(session, "internal error")
             reply = CommandError(1, f"internal error while running '{name}'").to_reply()
+        if ctx.snapshot is not None:
+            if reply.get("ok") == 1.0:
+                at = self.cluster_clock.timestamp(ctx.snapshot.snapshot_ts)
+                cursor = reply.get("cursor")
+                if isinstance(cursor, dict):
+                    cursor["atClusterTime"] = at
+                else:
+                    reply["atClusterTime"] = at
+            if session is None:
+                self.snapshot_reads.done(ctx.snapshot)
         retry: dict[str, Any] | None = None
         if (
             txn.retryable_write
@@ -369,6 +396,7 @@ class MongoServer:
                 self.cursors.kill_session(bytes(lsid["id"]))
                 self.change_streams.kill_session(bytes(lsid["id"]))
                 self.change_streams.forget_session(bytes(lsid["id"]))
+                self.snapshot_reads.release(bytes(lsid["id"]))
         self.sessions.end(lsids)
 
     # -- housekeeping ----------------------------------------------------
@@ -378,6 +406,7 @@ class MongoServer:
             await asyncio.sleep(_HOUSEKEEPING_SECONDS)
             try:
                 self.sessions.reap()
+                self.snapshot_reads.reap(set(self.sessions.sessions))
                 self.cursors.reap()
                 self.change_streams.reap()
                 now = time.monotonic()

@@ -60,13 +60,15 @@ class Context:
     # Set by commitTransaction so the journal can answer a retried commit after a restart.
     commit_marker: dict[str, Any] | None = None
     started: float = field(default_factory=time.monotonic)
+    # The snapshot a read outside a transaction reads at (readConcern level "snapshot").
+    snapshot: WriteSet | None = None
 
     @property
     def write_set(self) -> WriteSet | None:
         session = self.txn.session
         if self.txn.in_transaction and session is not None:
             return session.write_set
-        return None
+        return self.snapshot
 
     @property
     def arg(self) -> Any:
