@@ -1,6 +1,16 @@
 """The server's command handlers, one module per family; importing this registers them all."""
 
-from . import admin, aggregation, catalog, crud, reads, sessions
+from . import admin, aggregation, catalog, crud, reads, search_indexes, sessions
 from ._base import COMMANDS, Context
 
-__all__ = ["COMMANDS", "Context", "admin", "aggregation", "catalog", "crud", "reads", "sessions"]
+__all__ = [
+    "COMMANDS",
+    "Context",
+    "admin",
+    "aggregation",
+    "catalog",
+    "crud",
+    "reads",
+    "search_indexes",
+    "sessions",
+]

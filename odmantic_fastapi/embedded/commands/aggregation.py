@@ -8,6 +8,7 @@ from ..evaluation.aggregate import run_pipeline, validate_pipeline
 from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
 from .crud import matching_documents, open_collection, text_fields
+from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
 __all__: list[str] = []
 
@@ -44,6 +45,8 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
             9, "The 'cursor' option is required, except for aggregate with the explain argument"
         )
     batch_size = get_int(cursor_opts, "batchSize")
+    if pipeline and "$listSearchIndexes" in pipeline[0]:
+        raise CommandError(*LIST_SEARCH_INDEXES_ERROR)
     validate_pipeline(pipeline)
     coll = open_collection(ctx, name, create=False)
     # A leading $match narrows the input through the collection's indexes.

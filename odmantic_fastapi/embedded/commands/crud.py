@@ -225,6 +225,9 @@ def _new_version(
         array_filters=array_filters,
         positional=matcher.first_array_position(old),
     )
+    if isinstance(update, list) and "_id" not in new:
+        # A pipeline whose $replaceRoot/$replaceWith or $project leaves out _id keeps the old one.
+        new = {"_id": old["_id"], **new}
     if sort_key(new.get("_id")) != sort_key(old["_id"]):
         raise CommandError(
             66, "Performing an update on the path '_id' would modify the immutable field '_id'"
@@ -362,6 +365,10 @@ async def update(ctx: Context) -> dict[str, Any]:
     if not isinstance(statements, list):
         raise CommandError(9, "BSON field 'update.updates' is missing but a required field")
     ordered = get_bool(ctx.cmd, "ordered", True)
+    for statement in statements:
+        if isinstance(statement, dict) and "sort" in statement:
+            # MongoDB 7.0 has no sort on update statements (8.0 adds it).
+            raise CommandError(40415, "BSON field 'update.updates.sort' is an unknown field.")
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
     n = modified = 0
