@@ -12,9 +12,9 @@ from pymongo.errors import (
     ConnectionFailure,
     OperationFailure,
     PyMongoError,
-    ServerSelectionTimeoutError,
 )
 
+from ._retry import is_network_error, is_transient, is_unknown_commit
 from .exceptions import DocumentNotFoundError, DuplicateKeyError
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "CommitFailed",
     "commit_failure",
     "install_exception_handlers",
-    "is_transient",
 ]
 
 log = logging.getLogger("odmantic_fastapi")
@@ -45,20 +44,11 @@ class CommitFailed(Exception):
         self.headers = dict(headers or {})
 
 
-def is_transient(exc: PyMongoError) -> bool:
-    """A write conflict: running the request again may succeed."""
-    return (isinstance(exc, OperationFailure) and exc.code == 112) or exc.has_error_label(
-        "TransientTransactionError"
-    )
-
-
 def commit_failure(exc: PyMongoError) -> CommitFailed:
     """The response for a failed commit (or a write conflict raised in the route)."""
-    if is_transient(exc) and not exc.has_error_label("UnknownTransactionCommitResult"):
+    if is_transient(exc) and not is_unknown_commit(exc):
         return CommitFailed(409, _CONFLICT, {"Retry-After": RETRY_AFTER_SECONDS})
-    if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError) or exc.has_error_label(
-        "UnknownTransactionCommitResult"
-    ):
+    if is_network_error(exc) or is_unknown_commit(exc):
         return CommitFailed(503, _UNAVAILABLE, {"Retry-After": RETRY_AFTER_SECONDS})
     log.error("commit failed: %s", exc)
     return CommitFailed(500, "The request could not be committed and was rolled back.")

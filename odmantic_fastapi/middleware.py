@@ -1,48 +1,92 @@
 """The ASGI middleware that commits or aborts each request's transaction, and per-request state.
 
-The decision is taken when the response starts, before any byte of it is sent:
-a status below 400 commits, anything else aborts. A route that asked for a
-retrying transaction and failed on a write conflict is run again, request
-body replayed, before anything reaches the client.
+``install`` puts it outside the whole application (outside Starlette's
+ServerErrorMiddleware and every middleware the app adds), so it sees the
+status that actually goes to the client. The decision is taken when the
+response starts, before any byte of it is sent: a status below 400 commits,
+anything else aborts. After that the request's session and transaction refuse
+any use (a write in the response body would land outside the transaction);
+once the response is sent, engine calls without ``session=`` (background
+tasks) go to the database on their own.
+
+A route that asked for a retrying transaction and failed on a write conflict
+is run again, request body replayed, before anything reaches the client.
+
+A websocket gets a session for the connection's life, ended when it closes,
+and no status-decided transaction.
 """
 
 import asyncio
 import contextlib
 import json
-import random
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._request_session import RequestSession, current_session
-from .engine import AIOEngine
-from .http_errors import TRANSIENT_KEY, CommitFailed, commit_failure, is_transient
-from .session import AIOTransaction
+from ._request_session import RequestSession, SyncRequestSession, closed_message, current_session
+from ._retry import Retry, backoff, commit_steps, commit_with_retry, is_transient
+from ._steps import run_sync
+from .connect import Engines
+from .engine import AIOEngine, SyncEngine
+from .http_errors import TRANSIENT_KEY, CommitFailed, commit_failure
+from .session import AIOTransaction, SyncTransaction
 
-__all__ = ["RequestDatabase", "TransactionMiddleware"]
+__all__ = ["COMMIT_RETRY_SECONDS", "RequestDatabase", "TransactionMiddleware"]
 
-# How long a commit whose outcome is unknown is retried, as the drivers'
-# with_transaction does, before the request is answered 503.
+#: How long a commit whose outcome is unknown is retried, as the drivers'
+#: with_transaction does, before the request is answered 503.
 COMMIT_RETRY_SECONDS = 10.0
+
+WEBSOCKET_TRANSACTION = (
+    "{name} is for HTTP routes, whose response status decides the commit; a websocket has "
+    "none. Use SessionDep (a session that lasts as long as the connection) and "
+    "`async with session.transaction():` around each unit of work"
+)
+ONE_TRANSACTION = "a request has one transaction: it cannot ask for both {first} and {second}"
 
 
 class RequestDatabase:
-    """One request's session and transaction, shared by every dependency and the route."""
+    """One request's session and transaction, shared by every dependency and the route.
+
+    A request uses the async engine's session and transaction, or (``def``
+    routes) the sync engine's, not both.
+    """
 
     SCOPE_KEY: ClassVar[str] = "odmantic_fastapi.request"
 
-    def __init__(self, engine: AIOEngine) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        engines: Engines,
+        *,
+        websocket: bool = False,
+        commit_budget: float = COMMIT_RETRY_SECONDS,
+    ) -> None:
+        self.engines = engines
+        self.websocket = websocket
+        self.commit_budget = commit_budget
         self.attempt = 1
         # Raised by RetryingTransactionDep: the route may be run again on a write conflict.
         self.max_attempts = 1
         self.transient_failure = False
         self._session: RequestSession | None = None
         self._transaction: AIOTransaction | None = None
+        self._sync_session: SyncRequestSession | None = None
+        self._sync_transaction: SyncTransaction | None = None
         self._lock = asyncio.Lock()
+        self._sync_lock = threading.Lock()
+
+    @property
+    def engine(self) -> AIOEngine:
+        return self.engines.aio
+
+    @property
+    def sync_engine(self) -> SyncEngine:
+        return self.engines.sync()
 
     async def session(self) -> RequestSession:
         async with self._lock:
@@ -53,7 +97,11 @@ class RequestDatabase:
                 current_session.set(session)
             return self._session
 
-    async def transaction(self) -> AIOTransaction:
+    async def transaction(self, name: str = "TransactionDep") -> AIOTransaction:
+        if self.websocket:
+            raise RuntimeError(WEBSOCKET_TRANSACTION.format(name=name))
+        if self._sync_transaction is not None:
+            raise RuntimeError(ONE_TRANSACTION.format(first="SyncTransactionDep", second=name))
         session = await self.session()
         async with self._lock:
             if self._transaction is None:
@@ -64,50 +112,109 @@ class RequestDatabase:
                 session.joined = transaction
             return self._transaction
 
-    def _open_transaction(self) -> AIOTransaction | None:
-        txn = self._transaction
-        if txn is None or not txn.is_started:
-            return None  # never started, or the route committed or aborted it itself
-        return txn
+    def sync_session(self) -> SyncRequestSession:
+        """Blocking: called by the sync dependencies, which FastAPI runs in worker threads."""
+        with self._sync_lock:
+            if self._sync_session is None:
+                session = SyncRequestSession(self.sync_engine)
+                session.start()
+                self._sync_session = session
+            return self._sync_session
+
+    def sync_transaction(self, name: str = "SyncTransactionDep") -> SyncTransaction:
+        if self.websocket:
+            raise RuntimeError(WEBSOCKET_TRANSACTION.format(name=name))
+        if self._transaction is not None:
+            raise RuntimeError(ONE_TRANSACTION.format(first="TransactionDep", second=name))
+        session = self.sync_session()
+        with self._sync_lock:
+            if self._sync_transaction is None:
+                transaction = session.transaction()
+                transaction.start()
+                self._sync_transaction = transaction
+            return self._sync_transaction
 
     async def finish(self, commit: bool) -> None:
-        """Commit or abort the request's transaction; raises CommitFailed on a failed commit."""
-        txn = self._open_transaction()
-        if txn is None:
-            return
+        """Commit or abort the request's transaction, then close its session to further use.
+
+        Raises:
+            CommitFailed: the commit failed (the transaction is aborted).
+        """
+        committed = False
+        try:
+            committed = await self._finish_async(commit)
+            if self._sync_transaction is not None:
+                committed = await asyncio.to_thread(self._finish_sync, commit)
+        finally:
+            message = closed_message(committed)
+            for session in (self._session, self._sync_session):
+                if session is not None:
+                    session.phase.closed = message
+
+    async def _finish_async(self, commit: bool) -> bool:
+        txn = self._transaction
+        if txn is None or not txn.is_started:
+            return commit  # never started, or the route committed or aborted it itself
         if not commit:
             await txn.abort()
-            return
-        deadline = time.monotonic() + COMMIT_RETRY_SECONDS
-        while True:
-            try:
-                await txn.commit()
-                return
-            except PyMongoError as exc:
-                if (
-                    isinstance(exc, OperationFailure | ConnectionFailure)
-                    and exc.has_error_label("UnknownTransactionCommitResult")
-                    and time.monotonic() < deadline
-                ):
-                    await asyncio.sleep(0.05)
-                    continue
-                await self._abort_quietly()
-                self.transient_failure = is_transient(exc)
-                raise commit_failure(exc) from exc
+            return False
+        try:
+            await commit_with_retry(txn, self.commit_budget)
+        except PyMongoError as exc:
+            await self._abort_quietly()
+            self.transient_failure = is_transient(exc)
+            raise commit_failure(exc) from exc
+        return True
+
+    def _finish_sync(self, commit: bool) -> bool:
+        txn = self._sync_transaction
+        if txn is None or not txn.is_started:
+            return commit
+        if not commit:
+            txn.abort()
+            return False
+        try:
+            run_sync(commit_steps(txn, Retry(self.commit_budget), time.sleep))
+        except PyMongoError as exc:
+            if txn.is_started:
+                with contextlib.suppress(PyMongoError):
+                    txn.abort()
+            self.transient_failure = is_transient(exc)
+            raise commit_failure(exc) from exc
+        return True
+
+    def release(self) -> None:
+        """The response is sent: engine calls without session= no longer join this request."""
+        for session in (self._session, self._sync_session):
+            if session is not None:
+                session.phase.released = True
 
     async def _abort_quietly(self) -> None:
-        txn = self._open_transaction()
-        if txn is not None:
+        txn = self._transaction
+        if txn is not None and txn.is_started:
             with contextlib.suppress(PyMongoError):
                 await txn.abort()
 
+    def _close_sync(self) -> None:
+        txn = self._sync_transaction
+        if txn is not None and txn.is_started:
+            with contextlib.suppress(PyMongoError):
+                txn.abort()
+        if self._sync_session is not None:
+            with contextlib.suppress(PyMongoError):
+                self._sync_session.end()
+            self._sync_session = None
+
     async def close(self) -> None:
-        """Abort anything still open and end the session."""
+        """Abort anything still open and end the sessions."""
+        self.release()
         await self._abort_quietly()
         if self._session is not None:
             with contextlib.suppress(PyMongoError):
                 await self._session.end()
             self._session = None
+        if self._sync_session is not None:
+            await asyncio.to_thread(self._close_sync)
 
 
 async def _shielded(awaitable: Any) -> None:
@@ -126,18 +233,27 @@ class TransactionMiddleware:
     A route that asked for a retrying transaction (``RetryingTransactionDep``)
     and failed on a write conflict is run again, request body replayed, before
     anything reaches the client: up to its attempts, then the 409 goes out.
+
+    Args:
+        app: the application's whole middleware stack.
+        state: the application's state, where ``install``'s lifespan puts the engines.
+        commit_budget: seconds a commit with an unknown outcome is retried.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, state: State, *, commit_budget: float = COMMIT_RETRY_SECONDS
+    ) -> None:
         self.app = app
+        self.state = state
+        self.commit_budget = commit_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        engines = getattr(self.state, "odmantic_engines", None)
+        if scope["type"] not in ("http", "websocket") or engines is None:
             await self.app(scope, receive, send)
             return
-        engine = getattr(scope["app"].state, "odmantic_engine", None)
-        if engine is None:
-            await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            await self._connection(scope, receive, send, engines)
             return
         recorded: list[Message] = []
         attempt = 0
@@ -152,11 +268,19 @@ class TransactionMiddleware:
                 recorded.append(message)
                 return message
 
-            state = RequestDatabase(engine)
+            state = RequestDatabase(engines, commit_budget=self.commit_budget)
             state.attempt = attempt
             if not await self._attempt(scope, receive_once, send, state):
                 return
-            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+            await asyncio.sleep(backoff(attempt))
+
+    async def _connection(
+        self, scope: Scope, receive: Receive, send: Send, engines: Engines
+    ) -> None:
+        """A websocket: its session lasts as long as the connection, and always ends."""
+        state = RequestDatabase(engines, websocket=True)
+        scope[RequestDatabase.SCOPE_KEY] = state
+        await _run_and_close(self.app, scope, receive, send, state)
 
     async def _attempt(
         self, scope: Scope, receive: Receive, send: Send, state: RequestDatabase
@@ -187,19 +311,29 @@ class TransactionMiddleware:
                     await _send_json(
                         send, failure.status, {"detail": failure.detail}, failure.headers
                     )
+                    state.release()
                     return
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                state.release()
 
-        # The request's session is joined by engine calls only within this request.
-        token = current_session.set(None)
-        try:
-            await self.app(scope, receive, send_after_commit)
-        finally:
-            try:
-                await _shielded(state.close())
-            finally:
-                current_session.reset(token)
+        await _run_and_close(self.app, scope, receive, send_after_commit, state)
         return retry
+
+
+async def _run_and_close(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, state: RequestDatabase
+) -> None:
+    """Run the app with ``state`` as the request's; its sessions end whatever happens."""
+    # The request's session is joined by engine calls only within this request.
+    token = current_session.set(None)
+    try:
+        await app(scope, receive, send)
+    finally:
+        try:
+            await _shielded(state.close())
+        finally:
+            current_session.reset(token)
 
 
 async def _send_json(

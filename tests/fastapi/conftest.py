@@ -22,12 +22,15 @@ def settings(mongodb_url: str, mongodb_database_name: str) -> MongoSettings:
 @pytest.fixture(params=["in-process", "uvicorn"])
 async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[FastAPI], Any]]:
     """Start an app and give an httpx client for it: in-process with its lifespan, or
-    over real HTTP to a uvicorn server on 127.0.0.1."""
+    over real HTTP to a uvicorn server on 127.0.0.1.
+
+    ``raise_app_exceptions=False`` is for apps that answer and then re-raise (as
+    Starlette's ServerErrorMiddleware does after a catch-all handler's answer)."""
     managers: list[LifespanManager] = []
     clients: list[httpx.AsyncClient] = []
     servers = contextlib.ExitStack()
 
-    async def start(app: FastAPI) -> httpx.AsyncClient:
+    async def start(app: FastAPI, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
         if request.param == "uvicorn":
             url = servers.enter_context(serve_with_uvicorn(app))
             client = httpx.AsyncClient(base_url=url, timeout=30)
@@ -35,9 +38,10 @@ async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[FastA
             manager = LifespanManager(app)
             await manager.__aenter__()
             managers.append(manager)
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+            transport = httpx.ASGITransport(
+                app=manager.app, raise_app_exceptions=raise_app_exceptions
             )
+            client = httpx.AsyncClient(transport=transport, base_url="http://test")
         clients.append(client)
         return client
 

@@ -260,16 +260,11 @@ async def test_engine_transaction_inside_a_request_transaction_is_refused(
                 await client.post("/second-transaction")
 
 
-async def test_an_unreachable_database_at_commit_answers_503(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_an_unreachable_database_at_commit_answers_503() -> None:
     from asgi_lifespan import LifespanManager
 
-    from odmantic_fastapi import middleware
     from odmantic_fastapi.embedded import EmbeddedServer
 
-    # The commit is retried while its outcome is unknown; keep that window short here.
-    monkeypatch.setattr(middleware, "COMMIT_RETRY_SECONDS", 1.0)
     server = EmbeddedServer()
     url = server.start()
     app = FastAPI()
@@ -277,6 +272,8 @@ async def test_an_unreachable_database_at_commit_answers_503(
         app,
         models=[Note],
         settings=MongoSettings(url=url, database="unreachable", server_selection_timeout_ms=300),
+        # The commit is retried while its outcome is unknown; keep that window short here.
+        commit_retry_seconds=1.0,
     )
 
     @app.post("/write-then-lose-the-database")
