@@ -7,7 +7,7 @@ from ..errors import CommandError
 from ..evaluation.aggregate import run_pipeline, validate_pipeline
 from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
-from .crud import matching_documents, open_collection, text_fields
+from .crud import let_variables, matching_documents, open_collection, text_fields
 from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
 __all__: list[str] = []
@@ -55,9 +55,10 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
     if pipeline and "$match" in pipeline[0] and isinstance(pipeline[0]["$match"], dict):
         first_match = pipeline[0]["$match"]
         rest = pipeline[1:]
-    matcher = compile_filter(first_match, text_fields=text_fields(coll))
+    variables = let_variables(ctx)
+    matcher = compile_filter(first_match, text_fields=text_fields(coll), variables=variables)
     source = matching_documents(ctx, coll, first_match, matcher)
-    docs = run_pipeline(source, rest, _SnapshotContext(ctx)) if rest else source
+    docs = run_pipeline(source, rest, _SnapshotContext(ctx), variables) if rest else source
     cursor = ctx.server.cursors.first_batch(
         f"{ctx.db}.{name}",
         docs,

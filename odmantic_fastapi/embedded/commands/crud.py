@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from ..errors import CommandError
 from ..evaluation.compare import sort_key
+from ..evaluation.expressions import MISSING, evaluate, validate_expression
 from ..evaluation.matcher import Matcher, compile_filter, equality_seed
 from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
@@ -23,7 +24,7 @@ from ..storage.store import Collection, IdKey, LockWait, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 
-__all__ = ["filter_arg", "matching_documents", "open_collection", "text_fields"]
+__all__ = ["filter_arg", "let_variables", "matching_documents", "open_collection", "text_fields"]
 
 _MAX_ID_TYPES = (list, bson.Regex)
 _T = TypeVar("_T")
@@ -64,6 +65,27 @@ def filter_arg(value: Any, what: str = "filter") -> dict[str, Any]:
             14, f"BSON field '{what}' is the wrong type '{type(value).__name__}', expected 'object'"
         )
     return value
+
+
+def let_variables(ctx: Context) -> dict[str, Any]:
+    """A command's ``let``: constants its filters (``$expr``) and pipelines read as ``$$name``."""
+    raw = ctx.cmd.get("let")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise CommandError(
+            14, f"BSON field 'let' is the wrong type '{type(raw).__name__}', expected type 'object'"
+        )
+    variables: dict[str, Any] = {}
+    for name, expr in raw.items():
+        if not name or not (name[0].islower() or not name[0].isascii()):
+            raise CommandError(
+                16870, f"'{name}' starts with an invalid character for a user variable name"
+            )
+        validate_expression(expr)
+        value = evaluate(expr, {}, {})
+        variables[name] = None if value is MISSING else value
+    return variables
 
 
 def matching_documents(
@@ -209,6 +231,7 @@ def _new_version(
     update: Any,
     matcher: Matcher,
     array_filters: list[dict[str, Any]] | None,
+    variables: Mapping[str, Any],
 ) -> dict[str, Any]:
     if is_replacement(update):
         validate_replacement(update)
@@ -224,6 +247,7 @@ def _new_version(
         update,
         array_filters=array_filters,
         positional=matcher.first_array_position(old),
+        variables=variables,
     )
     if isinstance(update, list) and "_id" not in new:
         # A pipeline whose $replaceRoot/$replaceWith or $project leaves out _id keeps the old one.
@@ -236,7 +260,10 @@ def _new_version(
 
 
 def _upsert_document(
-    filter: Mapping[str, Any], update: Any, array_filters: list[dict[str, Any]] | None
+    filter: Mapping[str, Any],
+    update: Any,
+    array_filters: list[dict[str, Any]] | None,
+    variables: Mapping[str, Any],
 ) -> dict[str, Any]:
     seed = equality_seed(filter)
     if is_replacement(update):
@@ -245,7 +272,9 @@ def _upsert_document(
         if "_id" not in doc and "_id" in seed:
             doc["_id"] = seed["_id"]
     else:
-        doc = apply_update(seed, update, array_filters=array_filters, is_insert=True)
+        doc = apply_update(
+            seed, update, array_filters=array_filters, is_insert=True, variables=variables
+        )
     _check_id_kept(seed, doc)
     return _with_id(doc)
 
@@ -279,7 +308,8 @@ async def _update_one_statement(
         raise CommandError(9, "multi update is not supported for replacement-style update")
     if array_filters is None and isinstance(update, dict) and _by_id(filter) and plain_set(update):
         return await _set_by_id(ctx, coll, filter["_id"], update, upsert)
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    variables = let_variables(ctx)
+    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=variables)
     done: set[Any] = set()
     n = modified = 0
     last_old: dict[str, Any] | None = None
@@ -291,7 +321,7 @@ async def _update_one_statement(
             key = id_key(old["_id"])
             if key in done:
                 continue
-            new = _new_version(old, update, matcher, array_filters)
+            new = _new_version(old, update, matcher, array_filters, variables)
             if modifies(old, new):
                 _check_document(new)
                 ctx.write(coll, key, new, new["_id"])
@@ -305,7 +335,7 @@ async def _update_one_statement(
     await _retrying(ctx, attempt)
     if n or not upsert:
         return n, modified, None, last_old, last_new
-    doc = _upsert_document(filter, update, array_filters)
+    doc = _upsert_document(filter, update, array_filters, variables)
     _check_document(doc)
     await _insert_new(ctx, coll, doc)
     return 1, 0, doc["_id"], None, doc
@@ -401,7 +431,7 @@ async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping
         raise CommandError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
     if coll is None:
         return 0
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
     deleted: set[Any] = set()
 
     def attempt() -> None:
@@ -462,7 +492,9 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     last_error: dict[str, Any]
     value: dict[str, Any] | None
     if remove:
-        matcher = compile_filter(filter, text_fields=text_fields(coll))
+        matcher = compile_filter(
+            filter, text_fields=text_fields(coll), variables=let_variables(ctx)
+        )
 
         def remove_first() -> dict[str, Any] | None:
             docs = matching_documents(ctx, coll, filter, matcher)
@@ -501,7 +533,7 @@ async def _sorted_target(
     ctx: Context, coll: Collection, filter: dict[str, Any], sort_fn: Any, spec: dict[str, Any]
 ) -> dict[str, Any]:
     """Narrow an update to the first document in sort order, keeping upsert semantics."""
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
     docs = matching_documents(ctx, coll, filter, matcher)
     if not docs:
         return spec

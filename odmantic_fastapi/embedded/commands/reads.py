@@ -12,7 +12,7 @@ from ..evaluation.paths import get_path_values
 from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
-from .crud import filter_arg, matching_documents, open_collection, text_fields
+from .crud import filter_arg, let_variables, matching_documents, open_collection, text_fields
 
 __all__: list[str] = []
 
@@ -31,7 +31,7 @@ async def find(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
     filter = filter_arg(ctx.cmd.get("filter"))
     coll = open_collection(ctx, name, create=False)
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
     projection = compile_projection(get_document(ctx.cmd, "projection"))
     sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
     skip = get_int(ctx.cmd, "skip") or 0

@@ -17,7 +17,6 @@ from .expressions.arithmetic import add_values
 from .matcher import compile_filter
 from .paths import get_path_values, split_path
 from .sorting import compile_sort
-from .values import truthy
 
 __all__ = ["PipelineContext", "run_pipeline", "validate_pipeline"]
 
@@ -216,8 +215,15 @@ def _remove_path(doc: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+_NO_VARIABLES: Mapping[str, Any] = {}
+
+
 def _project(
-    doc: Mapping[str, Any], spec: Mapping[str, Any], root: Mapping[str, Any], exclusion: bool
+    doc: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    root: Mapping[str, Any],
+    exclusion: bool,
+    variables: Mapping[str, Any] = _NO_VARIABLES,
 ) -> dict[str, Any]:
     if exclusion:
         out = dict(doc)
@@ -244,9 +250,9 @@ def _project(
         elif isinstance(value, Mapping) and value and not next(iter(value)).startswith("$"):
             sub = doc.get(field)
             if isinstance(sub, Mapping):
-                result[field] = _project(sub, value, root, False)
+                result[field] = _project(sub, value, root, False, variables)
         else:
-            _set_path(result, field, evaluate(value, root, {"CURRENT": doc}))
+            _set_path(result, field, evaluate(value, root, {**variables, "CURRENT": doc}))
     return result
 
 
@@ -309,18 +315,20 @@ def _accumulate(name: str, values: list[Any]) -> Any:
     return float((squares / (len(numbers) - (1 if name == "$stdDevSamp" else 0))) ** 0.5)
 
 
-def _group(docs: Docs, spec: Mapping[str, Any]) -> Docs:
+def _group(
+    docs: Docs, spec: Mapping[str, Any], variables: Mapping[str, Any] = _NO_VARIABLES
+) -> Docs:
     groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
     fields = [(f, next(iter(s)), s[next(iter(s))]) for f, s in spec.items() if f != "_id"]
     for doc in docs:
-        key_value = evaluate(spec["_id"], doc)
+        key_value = evaluate(spec["_id"], doc, variables)
         key_value = None if key_value is MISSING else key_value
         key = sort_key(key_value)
         if key not in groups:
             groups[key] = (key_value, {f: [] for f, _, _ in fields})
         bucket = groups[key][1]
         for field, accumulator, expr in fields:
-            bucket[field].append(1 if accumulator == "$count" else evaluate(expr, doc))
+            bucket[field].append(1 if accumulator == "$count" else evaluate(expr, doc, variables))
     out: Docs = []
     for key_value, bucket in groups.values():
         result: dict[str, Any] = {"_id": key_value}
@@ -403,14 +411,7 @@ def _lookup(docs: Docs, arg: Mapping[str, Any], context: PipelineContext) -> Doc
 
 
 def _match(docs: Docs, arg: Mapping[str, Any], variables: Mapping[str, Any]) -> Docs:
-    if variables and "$expr" in arg:
-        expr = arg["$expr"]
-        rest = {k: v for k, v in arg.items() if k != "$expr"}
-        matcher = compile_filter(rest)
-        return [
-            d for d in docs if matcher.matches(d) and truthy(_none(evaluate(expr, d, variables)))
-        ]
-    matcher = compile_filter(arg)
+    matcher = compile_filter(arg, variables=variables)
     return [d for d in docs if matcher.matches(d)]
 
 
@@ -425,7 +426,7 @@ def _apply(
         return _match(docs, arg, variables)
     if name == "$project":
         exclusion = _project_spec(arg)
-        return [_project(d, arg, d, exclusion) for d in docs]
+        return [_project(d, arg, d, exclusion, variables) for d in docs]
     if name in ("$addFields", "$set"):
         out = []
         for doc in docs:
@@ -444,7 +445,7 @@ def _apply(
             out.append(new)
         return out
     if name == "$group":
-        return _group(docs, arg)
+        return _group(docs, arg, variables)
     if name == "$sort":
         key = compile_sort(arg)
         return sorted(docs, key=key) if key is not None else docs

@@ -383,6 +383,9 @@ def _field_test(condition: Any) -> FieldTest:
     return _equality(condition)
 
 
+_NO_VARIABLES: Mapping[str, Any] = {}
+
+
 class _Context:
     """What a compile pass collects besides the predicate."""
 
@@ -392,14 +395,14 @@ class _Context:
         self.field_tests: list[tuple[tuple[str, ...], FieldTest]] = []
 
 
-def _logical(op: str, operand: Any, ctx: _Context | None) -> DocTest:
+def _logical(op: str, operand: Any, ctx: _Context | None, variables: Mapping[str, Any]) -> DocTest:
     if not isinstance(operand, list) or not operand:
         raise _bad(f"{op} must be a nonempty array")
     parts = []
     for clause in operand:
         if not isinstance(clause, Mapping):
             raise _bad(f"{op} argument's entries must be objects")
-        parts.append(_compile_document(clause, ctx if op == "$and" else None))
+        parts.append(_compile_document(clause, ctx if op == "$and" else None, variables))
     if op == "$and":
         return lambda doc: all(p(doc) for p in parts)
     if op == "$or":
@@ -407,25 +410,28 @@ def _logical(op: str, operand: Any, ctx: _Context | None) -> DocTest:
     return lambda doc: not any(p(doc) for p in parts)
 
 
-def _expr(operand: Any) -> DocTest:
+def _expr(operand: Any, variables: Mapping[str, Any]) -> DocTest:
     validate_expression(operand)
+    scope = dict(variables)
 
     def test(doc: Mapping[str, Any]) -> bool:
-        return truthy(evaluate(operand, doc))
+        return truthy(evaluate(operand, doc, scope))
 
     return test
 
 
-def _compile_document(filter: Mapping[str, Any], ctx: _Context | None) -> DocTest:
+def _compile_document(
+    filter: Mapping[str, Any], ctx: _Context | None, variables: Mapping[str, Any] = _NO_VARIABLES
+) -> DocTest:
     if not isinstance(filter, Mapping):
         raise _bad("filter must be an object")
     tests: list[DocTest] = []
     for key, condition in filter.items():
         if key.startswith("$"):
             if key in ("$and", "$or", "$nor"):
-                tests.append(_logical(key, condition, ctx))
+                tests.append(_logical(key, condition, ctx, variables))
             elif key == "$expr":
-                tests.append(_expr(condition))
+                tests.append(_expr(condition, variables))
             elif key == "$comment":
                 continue
             elif key == "$where":
@@ -469,9 +475,14 @@ def _top_level_test(key: str, field_test: FieldTest) -> DocTest:
 class Matcher:
     """A compiled filter."""
 
-    def __init__(self, filter: Mapping[str, Any], text_fields: Mapping[str, float] | None) -> None:
+    def __init__(
+        self,
+        filter: Mapping[str, Any],
+        text_fields: Mapping[str, float] | None,
+        variables: Mapping[str, Any] = _NO_VARIABLES,
+    ) -> None:
         self._ctx = _Context(text_fields)
-        self._test = _compile_document(filter, self._ctx)
+        self._test = _compile_document(filter, self._ctx, variables)
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         return self._test(doc)
@@ -508,12 +519,15 @@ class Matcher:
 
 
 def compile_filter(
-    filter: Mapping[str, Any], *, text_fields: Mapping[str, float] | None = None
+    filter: Mapping[str, Any],
+    *,
+    text_fields: Mapping[str, float] | None = None,
+    variables: Mapping[str, Any] = _NO_VARIABLES,
 ) -> Matcher:
-    """Validate and compile a query filter."""
+    """Validate and compile a query filter; ``variables`` are what ``$expr`` sees as ``$$name``."""
     if not isinstance(filter, Mapping):
         raise _bad("filter must be an object")
-    return Matcher(filter, text_fields)
+    return Matcher(filter, text_fields, variables)
 
 
 def _set_seed(seed: dict[str, Any], path: str, value: Any) -> None:

@@ -307,7 +307,9 @@ def _now_ms(now: datetime.datetime | None) -> datetime.datetime:
 
 
 def _apply_pipeline(
-    doc: Mapping[str, Any], pipeline: Sequence[Mapping[str, Any]]
+    doc: Mapping[str, Any],
+    pipeline: Sequence[Mapping[str, Any]],
+    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     for stage in pipeline:
         if (
@@ -318,7 +320,7 @@ def _apply_pipeline(
             name = next(iter(stage)) if isinstance(stage, Mapping) and stage else stage
             raise CommandError(72, f"{name} is not allowed to be used within an update")
     validate_pipeline(pipeline)
-    result = run_pipeline([doc], pipeline, _NoCollections())
+    result = run_pipeline([doc], pipeline, _NoCollections(), variables)
     if len(result) != 1:
         raise CommandError(2, "an update pipeline must produce exactly one document")
     return result[0]
@@ -350,10 +352,14 @@ def apply_update(
     positional: int | None = None,
     is_insert: bool = False,
     now: datetime.datetime | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The document after ``update``; ``doc`` itself is left unchanged."""
+    """The document after ``update``; ``doc`` itself is left unchanged.
+
+    ``variables`` (a command's ``let``) are what an update pipeline sees as ``$$name``.
+    """
     if isinstance(update, list):
-        return _apply_pipeline(doc, update)
+        return _apply_pipeline(doc, update, variables)
     simple = plain_set(update) if array_filters is None else None
     if simple is not None:
         # What ODM saves send: $set of top-level fields. Existing fields keep their
