@@ -7,8 +7,9 @@ The same set-up as ``bench.http_load``: one embedded server, the app under
 uvicorn, 64 clients moving money between their own accounts. py-spy samples the
 app's busy threads; each sample is charged to one layer, read from the root of
 its stack to the leaf (the innermost layer wins, with the driver and pydantic
-charged to the layer that called them). The share of samples times the app's CPU
-per transfer, measured over the same window, is the CPU per transfer of a layer.
+charged to the layer that called them); samples of threads waiting for work are
+left out. The share of samples times the app's CPU per transfer, measured over
+a window of the same length without the profiler, is the CPU per transfer of a layer.
 """
 
 import argparse
@@ -109,6 +110,8 @@ def _parse(raw: Path) -> tuple[Counter[str], dict[str, Counter[str]], int]:
             continue
         # py-spy's raw format: process;thread;frame;frame... count
         frames = stack.split(";")[2:]
+        if not frames or any(frames[-1].startswith(idle) for idle in _IDLE):
+            continue
         n = int(count)
         layer = classify(frames)
         layers[layer] += n
@@ -131,6 +134,10 @@ async def _drive(url: str, clients: list[Any], seconds: float, app: psutil.Proce
         return await _load(https, clients, 0.5, seconds, {"app": app})
 
 
+# Leaf frames of a thread waiting for work (py-spy's blocking mode samples idle threads too).
+_IDLE = ("Condition.wait", "EpollSelector.select", "_worker (concurrent", "Queue.get")
+
+
 def run(seconds: float, concurrency: int, which: str) -> dict[str, Any]:
     """Profile one app under load; returns what profile_http.json holds."""
     module, ready = {
@@ -145,6 +152,8 @@ def run(seconds: float, concurrency: int, which: str) -> dict[str, Any]:
         app = stack.enter_context(_app_process(module, server.url, port, ready))
         clients = _set_up(server.url, concurrency)
         process = app.wait_ready()
+        # CPU per transfer from a window without the profiler, whose pauses cost the app CPU.
+        window = asyncio.run(_drive(f"http://127.0.0.1:{port}", clients, seconds, process))
         # Blocking samples (py-spy pauses the process for each): a stack read while
         # the process runs can be torn, and charge time to the wrong function.
         spy = subprocess.Popen(
@@ -163,7 +172,7 @@ def run(seconds: float, concurrency: int, which: str) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        window = asyncio.run(_drive(f"http://127.0.0.1:{port}", clients, seconds, process))
+        asyncio.run(_drive(f"http://127.0.0.1:{port}", clients, seconds, process))
         spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(60)
     transfers = window.statuses.get("201", 0)

@@ -266,7 +266,7 @@ def _http_section(http: dict[str, Any]) -> list[str]:
         f" every request). At each concurrency both apps warm up for {http['warmup_seconds']:g} s,"
         f" then take turns over {http['windows']} windows (demo, raw, raw, demo...) of"
         f" {http['seconds'] / http['windows']:g} s, {http['seconds']:g} s per app in all; a"
-        " window counts the transfers completed within it.",
+        " window counts the transfers completed within it, sent before it or in it.",
         "",
         "**The machine has 2 cores, shared by the load generator, the app and the embedded"
         " server, and by whatever else runs on it.** For each process the table gives the"
