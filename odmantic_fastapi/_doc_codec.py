@@ -15,13 +15,17 @@ from pydantic_core import InitErrorDetails, PydanticUndefined, SchemaSerializer,
 
 from ._compat import own_schema_serializer, own_schema_validator
 from .bson import _to_mongo_datetime
-from .exceptions import KeyNotFoundInDocumentError, ReferencedDocumentNotFoundError
+from .exceptions import (
+    IncorrectGenericEmbeddedModelValue,
+    KeyNotFoundInDocumentError,
+    ReferencedDocumentNotFoundError,
+)
 from .field import ODMEmbedded, ODMEmbeddedGeneric, ODMReference
 
 if TYPE_CHECKING:
     from .model import _BaseODMModel
 
-__all__ = ["DocCodec", "doc_serializer", "doc_validator"]
+__all__ = ["DocCodec", "doc_serializer", "doc_validator", "document_errors"]
 
 
 def _copy_schema(schema: Any) -> Any:
@@ -319,6 +323,58 @@ class DocCodec:
             if key in data:
                 data[name] = data.pop(key)
         return errors, data
+
+
+def document_errors(
+    model: type["_BaseODMModel"], raw: Mapping[str, Any], loc: tuple[str | int, ...] = ()
+) -> list[InitErrorDetails]:
+    """What a document lacks for ``model``, reported as ODMantic reports it.
+
+    Missing keys and references down through embedded models, with ODMantic's
+    locations for items of containers (``f.[0].e``, ``f.["key"].e``). Only
+    called once validating a document has failed, so it costs nothing on reads.
+    """
+    errors: list[InitErrorDetails] = []
+    for name, field in model.__odm_fields__.items():
+        key = field.key_name
+        value = raw.get(key, PydanticUndefined)
+        here = (*loc, name)
+        if isinstance(field, ODMReference):
+            if field.keeps_keys:
+                continue  # optional and list references: reported by from_doc
+            if value is None or value is PydanticUndefined:
+                error = ReferencedDocumentNotFoundError(key)
+                errors.append(InitErrorDetails(type=error, loc=here, input=dict(raw)))
+            elif isinstance(value, Mapping):
+                errors.extend(document_errors(field.model, value, here))
+        elif value is PydanticUndefined:
+            if field.is_required_in_doc():
+                error = KeyNotFoundInDocumentError(key)
+                errors.append(InitErrorDetails(type=error, loc=here, input=dict(raw)))
+        elif isinstance(field, ODMEmbedded):
+            if isinstance(value, Mapping):
+                errors.extend(document_errors(field.model, value, here))
+        elif isinstance(field, ODMEmbeddedGeneric):
+            errors.extend(_generic_errors(field, value, here, raw))
+    return errors
+
+
+def _generic_errors(
+    field: ODMEmbeddedGeneric, value: Any, loc: tuple[str | int, ...], raw: Mapping[str, Any]
+) -> list[InitErrorDetails]:
+    items: list[tuple[str, Any]]
+    if field.generic_origin is dict and isinstance(value, Mapping):
+        items = [(f'["{k}"]', v) for k, v in value.items()]
+    elif field.generic_origin is not dict and isinstance(value, list):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    else:
+        error = IncorrectGenericEmbeddedModelValue(value)
+        return [InitErrorDetails(type=error, loc=loc, input=dict(raw))]
+    errors: list[InitErrorDetails] = []
+    for where, item in items:
+        if isinstance(item, Mapping):
+            errors.extend(document_errors(field.model, item, (*loc, where)))
+    return errors
 
 
 def doc_serializer(cls: type["_BaseODMModel"]) -> SchemaSerializer:

@@ -25,6 +25,7 @@ from ._model_types import (
     should_touch_field,
     substitute,
 )
+from ._pydantic_mirror import pydantic_mirror
 from .bson import ObjectId, _get_bson_serializer
 from .config import validate_config
 from .field import (
@@ -194,6 +195,8 @@ def _refuse_untyped(namespace: Mapping[str, Any], annotations: Mapping[str, Any]
             attr not in annotations
             and not attr.startswith(("_", "model_"))
             and not isinstance(value, type)
+            # methods, properties, validators: anything bound through the descriptor protocol
+            and not hasattr(value, "__get__")
             and should_touch_field(value=value)
         ):
             raise TypeError(f"field {attr} is defined without type annotation")
@@ -349,6 +352,9 @@ class BaseModelMetaclass(_PydanticMetaclass):
         if mcs._is_odm_base(namespace) or namespace.get("__pydantic_generic_metadata__"):
             return super().__new__(mcs, name, bases, namespace, **kwargs)
         config = namespace["model_config"] = _config(name, bases, namespace)
+        if namespace.get("__doc__") is None:
+            # Not the base's docstring in the class's JSON schema (ODMantic empties it too).
+            namespace["__doc__"] = ""
         annotations: dict[str, Any] = dict(namespace.get("__annotations__", {}))
         fields = _Fields(bases)
         fields.declare(name, namespace, annotations, config)
@@ -380,6 +386,15 @@ class BaseModelMetaclass(_PydanticMetaclass):
         # collects fields it probes class attributes for defaults.
         type.__setattr__(cls, "__odm_ready__", True)
         return cls
+
+    @property
+    def __pydantic_model__(cls) -> type[pydantic.BaseModel]:
+        """ODMantic's plain pydantic mirror of the model (see ``_pydantic_mirror``)."""
+        mirror = cls.__dict__.get("__pydantic_mirror__")
+        if mirror is None:
+            mirror = pydantic_mirror(cast(type[pydantic.BaseModel], cls))
+            type.__setattr__(cls, "__pydantic_mirror__", mirror)
+        return cast(type[pydantic.BaseModel], mirror)
 
     def __getattr__(cls, name: str) -> Any:
         odm_fields = cls.__dict__.get("__odm_fields__")

@@ -131,8 +131,8 @@ def IncorrectGenericEmbeddedModelValue(value: Any) -> PydanticCustomError:
 class DocumentParsingError(ODMError, ValueError):
     """A document read from the database does not fit the model.
 
-    The message names the model, each failing field and, when known, the
-    document's ``_id``, so the bad document can be found and fixed.
+    The message is ODMantic's: the model and each failing field. The document's
+    ``_id``, when known, is in ``primary_value``, to find and fix the document.
     """
 
     def __init__(
@@ -150,8 +150,7 @@ class DocumentParsingError(ODMError, ValueError):
         return list(self.inner.errors())
 
     def __str__(self) -> str:
-        where = f" (document _id={self.primary_value!r})" if self.primary_value is not None else ""
-        return f"{self.inner}{where}"
+        return str(self.inner)
 
     def __repr__(self) -> str:
         return f"DocumentParsingError({self!s})"

@@ -10,6 +10,7 @@ swaps referenced instances for their ids, using lists built once per class.
 This module holds the classes users subclass, and keeps ODMantic's names.
 """
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
@@ -17,7 +18,7 @@ import pymongo
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails
 
-from ._doc_codec import DocCodec, doc_serializer, doc_validator
+from ._doc_codec import DocCodec, doc_serializer, doc_validator, document_errors
 from ._model_meta import (
     BaseModelMetaclass,
     EmbeddedModelMetaclass,
@@ -102,6 +103,12 @@ BaseT = TypeVar("BaseT", bound="_BaseODMModel")
 _CLEAN: frozenset[str] = frozenset()
 
 
+def _deprecated(name: str, replacement: str) -> None:
+    warnings.warn(
+        f"{name} is deprecated, please use {replacement} instead", DeprecationWarning, stacklevel=3
+    )
+
+
 def is_type_mutable(type_: Any) -> bool:
     """Whether values of this type can change in place (so saves always write them)."""
     return is_mutable(type_, is_embedded_class)
@@ -125,6 +132,7 @@ class _BaseODMModel(BaseModel):
         __doc_codec__: ClassVar[DocCodec]
         __all_field_names__: ClassVar[frozenset[str]]
         __fields_modified__: ClassVar[set[str] | frozenset[str]]
+        __pydantic_model__: ClassVar[type[BaseModel]]
         model_config: ClassVar[ODMConfigDict]
 
     # Set per Model class by the metaclass (beyond ODMantic: hierarchies, revisions).
@@ -140,6 +148,8 @@ class _BaseODMModel(BaseModel):
             modified = set(self.__all_field_names__)
             object.__setattr__(self, "__fields_modified__", modified)
             return modified
+        if name == "__pydantic_model__":
+            return type(self).__pydantic_model__
         # pydantic defines __getattr__ only outside type checking (for private attributes).
         return super().__getattr__(name)  # type: ignore[misc]
 
@@ -170,6 +180,8 @@ class _BaseODMModel(BaseModel):
     def copy(
         self, *, update: Mapping[str, Any] | None = None, deep: bool = False, **kwargs: Any
     ) -> Self:
+        """Deprecated spelling of :meth:`model_copy`."""
+        _deprecated("copy", "model_copy")
         if kwargs.get("include") is not None or kwargs.get("exclude") is not None:
             raise NotImplementedError(
                 "copy with include or exclude is not supported anymore, please use `model_copy` instead"
@@ -235,20 +247,24 @@ class _BaseODMModel(BaseModel):
         patch = {k: v for k, v in patch.items() if k in self.__odm_fields__}
         primary = getattr(self, "__primary_field__", None)
         if primary is not None and primary in patch and patch[primary] != getattr(self, primary):
-            raise NotImplementedError("Reassigning a new primary key is not supported yet")
+            raise ValueError(
+                "Updating the primary key is not supported. "
+                "See the copy method if you want to modify the primary field."
+            )
         current = {name: getattr(self, name) for name in type(self).model_fields}
         patched = type(self).model_validate({**current, **patch})
-        for name in patch:
-            new_value = patched.__dict__[name]
-            if self.__dict__.get(name) != new_value or type(self.__dict__.get(name)) is not type(
-                new_value
-            ):
+        # Every field is compared, not only the patched ones: validators may derive
+        # other fields from the patched values.
+        for name, new_value in patched.__dict__.items():
+            old_value = self.__dict__.get(name)
+            if old_value != new_value or type(old_value) is not type(new_value):
                 self.__dict__[name] = new_value
                 self.model_fields_set.add(name)
                 self._modified().add(name)
 
     def update(self, patch_object: BaseModel | Mapping[str, Any], **kwargs: Any) -> None:
         """Deprecated spelling of :meth:`model_update`, kept for ODMantic code."""
+        _deprecated("update", "model_update")
         self.model_update(patch_object, **kwargs)
 
     def model_dump_doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
@@ -266,6 +282,7 @@ class _BaseODMModel(BaseModel):
 
     def doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """Deprecated spelling of :meth:`model_dump_doc`."""
+        _deprecated("doc", "model_dump_doc")
         return self.model_dump_doc(include=include)
 
     @classmethod
@@ -298,9 +315,9 @@ class _BaseODMModel(BaseModel):
         try:
             instance = validator.validate_python(data)
         except ValidationError as exc:
-            raise DocumentParsingError(
-                cast(list[InitErrorDetails], exc.errors()), cls, primary_value
-            ) from None
+            # ODMantic reports what the document lacks first, then what is invalid.
+            errors = document_errors(cls, raw_doc) or cast(list[InitErrorDetails], exc.errors())
+            raise DocumentParsingError(errors, cls, primary_value) from None
         instance._mark_clean()
         return cast(Self, instance)
 
@@ -341,6 +358,7 @@ class _BaseODMModel(BaseModel):
     @classmethod
     def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
         """Deprecated spelling of :meth:`model_validate_doc`."""
+        _deprecated("parse_doc", "model_validate_doc")
         return cls.model_validate_doc(raw_doc)
 
     def _mark_clean(self) -> None:

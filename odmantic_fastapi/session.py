@@ -259,9 +259,20 @@ class AIOTransaction(_TransactionCore, AIOSession):
         self._setup(engine, options)
 
     def get_driver_session(self) -> AsyncDriverSession:
-        if self.state is TransactionState.NEW:
+        if self.state is not TransactionState.ACTIVE:
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
+
+    @property  # type: ignore[override]  # ODMantic's shape: the owning session, not the driver's
+    def session(self) -> AIOSession:
+        """The session the transaction runs on (its own one when made by ``engine.transaction()``)."""
+        return self._owner
+
+    @session.setter
+    def session(self, value: Any) -> None:
+        # AIOSession.__init__ clears its driver session; a transaction has none of its own.
+        if value is not None:
+            raise AttributeError("a transaction's session is the one it was created on")
 
     async def start(self) -> None:
         """Start the transaction (and its own session, when created from the engine)."""
@@ -273,7 +284,6 @@ class AIOTransaction(_TransactionCore, AIOSession):
         except BaseException:
             await self._end_own_session()
             raise
-        self.session = self._owner.session
         self.state = TransactionState.ACTIVE
 
     async def commit(self) -> None:
@@ -313,7 +323,6 @@ class AIOTransaction(_TransactionCore, AIOSession):
             await self._end_own_session()
 
     async def _end_own_session(self) -> None:
-        self.session = None
         if not self._session_provided and self._owner.is_started:
             await self._owner.end()
 
@@ -455,9 +464,20 @@ class SyncTransaction(_TransactionCore, SyncSession):
         self._setup(engine, options)
 
     def get_driver_session(self) -> ClientSession:
-        if self.state is TransactionState.NEW:
+        if self.state is not TransactionState.ACTIVE:
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
+
+    @property  # type: ignore[override]  # ODMantic's shape: the owning session, not the driver's
+    def session(self) -> SyncSession:
+        """The session the transaction runs on (its own one when made by ``engine.transaction()``)."""
+        return self._owner
+
+    @session.setter
+    def session(self, value: ClientSession | None) -> None:
+        # SyncSession.__init__ clears its driver session; a transaction has none of its own.
+        if value is not None:
+            raise AttributeError("a transaction's session is the one it was created on")
 
     def start(self) -> None:
         self._check_startable()
@@ -468,7 +488,6 @@ class SyncTransaction(_TransactionCore, SyncSession):
         except BaseException:
             self._end_own_session()
             raise
-        self.session = self._owner.session
         self.state = TransactionState.ACTIVE
 
     def commit(self) -> None:
@@ -504,7 +523,6 @@ class SyncTransaction(_TransactionCore, SyncSession):
             self._end_own_session()
 
     def _end_own_session(self) -> None:
-        self.session = None
         if not self._session_provided and self._owner.is_started:
             self._owner.end()
 

@@ -4,6 +4,8 @@ import re
 import typing
 from typing import Annotated
 
+import pytest
+
 from odmantic_fastapi import AIOEngine, Model, SyncEngine
 from odmantic_fastapi.bson import WithBsonSerializer
 
@@ -35,3 +37,60 @@ def test_with_bson_serializer_value_is_stored_as_serialized(sync_engine: SyncEng
     )
     assert raw is not None and raw["value"] == "3.25"
     assert Reading.model_validate_doc(raw).value == 3.25
+
+
+class Ticket(Model):
+    seat: int
+
+
+async def test_transaction_refuses_operations_once_committed_or_aborted(
+    aio_engine: AIOEngine,
+) -> None:
+    committed = aio_engine.transaction()
+    await committed.start()
+    await committed.commit()
+    with pytest.raises(RuntimeError, match="transaction not started"):
+        await committed.save(Ticket(seat=1))
+    async with aio_engine.transaction() as exited:
+        pass
+    with pytest.raises(RuntimeError, match="transaction not started"):
+        await exited.find_one(Ticket)
+    assert await aio_engine.count(Ticket) == 0
+
+
+def test_sync_transaction_refuses_operations_once_aborted(sync_engine: SyncEngine) -> None:
+    aborted = sync_engine.transaction()
+    aborted.start()
+    aborted.abort()
+    with pytest.raises(RuntimeError, match="transaction not started"):
+        aborted.save(Ticket(seat=1))
+
+
+async def test_engine_transaction_session_ends_after_manual_commit_or_abort(
+    aio_engine: AIOEngine,
+) -> None:
+    for finish in ("commit", "abort"):
+        transaction = aio_engine.transaction()
+        await transaction.start()
+        assert transaction.session.is_started
+        await getattr(transaction, finish)()
+        assert not transaction.session.is_started
+
+
+def test_sync_engine_transaction_session_ends_after_manual_commit_or_abort(
+    sync_engine: SyncEngine,
+) -> None:
+    for finish in ("commit", "abort"):
+        transaction = sync_engine.transaction()
+        transaction.start()
+        assert transaction.session.is_started
+        getattr(transaction, finish)()
+        assert not transaction.session.is_started
+
+
+def test_transaction_on_a_session_leaves_that_session_open(sync_engine: SyncEngine) -> None:
+    with sync_engine.session() as session:
+        transaction = session.transaction()
+        transaction.start()
+        transaction.commit()
+        assert transaction.session is session and session.is_started
