@@ -6,7 +6,7 @@ Run it with ``MONGODB_URL=embedded:// uvicorn docs_src.tutorial.fastapi_app:app`
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, PositiveInt
 
-from odmantic_fastapi import EngineDep, Field, Model, TransactionDep, install
+from odmantic_fastapi import EngineDep, Field, Model, SyncEngineDep, TransactionDep, install
 
 
 class Account(Model):
@@ -69,3 +69,9 @@ async def read_account(owner: str, engine: EngineDep) -> Account:
     if account is None:
         raise HTTPException(404, "no such account")
     return account
+
+
+@app.get("/accounts/{owner}/movements")
+def movements(owner: str, engine: SyncEngineDep) -> list[int]:
+    # A def route runs in a worker thread: it gets the synchronous engine.
+    return [m.amount for m in engine.find(Movement, Movement.owner == owner, sort=Movement.id)]

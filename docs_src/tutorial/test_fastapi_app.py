@@ -38,6 +38,7 @@ async def test_transfer_moves_money(api: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 200
     assert (await api.get("/accounts/grace")).json()["balance"] == 200
+    assert (await api.get("/accounts/ada/movements")).json() == [500, -200]
 
 
 async def test_refused_transfer_writes_nothing(api: httpx.AsyncClient) -> None:
@@ -45,8 +46,9 @@ async def test_refused_transfer_writes_nothing(api: httpx.AsyncClient) -> None:
         await api.post(f"/accounts/{owner}")
     response = await api.post("/transfers", json={"source": "ada", "target": "grace", "amount": 1})
     assert response.status_code == 409
-    # The credit saved before the 409 was rolled back with the transaction.
+    # The credit and the movement saved before the 409 were rolled back with it.
     assert (await api.get("/accounts/grace")).json()["balance"] == 0
+    assert (await api.get("/accounts/grace/movements")).json() == []
 
 
 # --8<-- [end:basics]
