@@ -6,10 +6,11 @@ and runs the same multi-step algorithms with ``_steps``'s sync runner.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Unpack, cast, overload
 
 import pymongo
+from bson import Timestamp
 from pydantic import BaseModel
 from pymongo.client_session import ClientSession
 
@@ -27,6 +28,12 @@ from ._query_plan import (
 from ._retry import DEFAULT_TRANSACTION_SECONDS, transaction_steps
 from ._save_plan import WriteSession, delete_steps, plan_saves, save_steps
 from ._steps import run_sync
+from .change_stream import (
+    FullDocument,
+    FullDocumentBeforeChange,
+    SyncChangeStream,
+    watch_options,
+)
 from .cursor import SyncCursor
 from .model import Model
 from .query import QueryDictBool, _to_bson
@@ -292,6 +299,31 @@ class SyncEngine(BaseEngine):
         stages, parse = aggregate_plan(model, pipeline, output)
         cursor = self.get_collection(model).aggregate(stages, session=self._get_session(session))
         return SyncCursor(model, cursor, parse)
+
+    def watch(
+        self,
+        model: type[ModelType],
+        *queries: QueryDictBool,
+        full_document: FullDocument | None = None,
+        full_document_before_change: FullDocumentBeforeChange | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        start_at_operation_time: Timestamp | None = None,
+        max_await_time_ms: int | None = None,
+        batch_size: int | None = None,
+    ) -> SyncChangeStream[ModelType]:
+        """Synchronous :meth:`AIOEngine.watch`: an iterator of typed change events."""
+        pipeline, options = watch_options(
+            model_filter(model, *queries),
+            full_document=full_document,
+            full_document_before_change=full_document_before_change,
+            resume_after=resume_after,
+            start_after=start_after,
+            start_at_operation_time=start_at_operation_time,
+            max_await_time_ms=max_await_time_ms,
+            batch_size=batch_size,
+        )
+        return SyncChangeStream(model, self.get_collection(model), pipeline, options)
 
     def fetch(
         self, reference: LazyReference[ModelType], *, session: SyncSessionType = None

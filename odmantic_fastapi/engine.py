@@ -11,9 +11,10 @@ they take transaction options, give a retry helper
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, Unpack, cast, overload
 
+from bson import Timestamp
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.client_session import ClientSession
@@ -40,6 +41,12 @@ from ._retry import DEFAULT_TRANSACTION_SECONDS, transaction_steps
 from ._save_plan import WriteSession, delete_steps, plan_saves, save_steps
 from ._steps import run_async
 from ._sync_engine import SyncEngine
+from .change_stream import (
+    AIOChangeStream,
+    FullDocument,
+    FullDocumentBeforeChange,
+    watch_options,
+)
 from .cursor import AIOCursor, SyncCursor
 from .model import Model
 from .query import QueryDictBool, _to_bson
@@ -416,6 +423,55 @@ class AIOEngine(BaseEngine):
         stages, parse = aggregate_plan(model, pipeline, output)
         cursor = self.get_collection(model).aggregate(stages, session=self._get_session(session))
         return AIOCursor(model, cursor, parse)
+
+    def watch(
+        self,
+        model: type[ModelType],
+        *queries: QueryDictBool,
+        full_document: FullDocument | None = None,
+        full_document_before_change: FullDocumentBeforeChange | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        start_at_operation_time: Timestamp | None = None,
+        max_await_time_ms: int | None = None,
+        batch_size: int | None = None,
+    ) -> AIOChangeStream[ModelType]:
+        """Changes to ``model``'s collection as typed events, in commit order.
+
+        Queries select the changed documents (an update is matched by its
+        document, looked up as ``full_document="updateLookup"`` unless told
+        otherwise). The stream opens at its first use or ``async with``.
+
+        Args:
+            model: the model whose collection to watch.
+            queries: filters on the changed document, as for ``find``.
+            full_document: ``"updateLookup"``, ``"whenAvailable"`` or ``"required"``
+                to give updates their document.
+            full_document_before_change: ``"whenAvailable"`` or ``"required"`` for
+                the document before an update, replace or delete (the collection
+                must record pre-images: ``collMod`` ``changeStreamPreAndPostImages``).
+            resume_after: a resume token; the stream starts after that event.
+            start_after: like ``resume_after``, and also past an invalidate event.
+            start_at_operation_time: start at this cluster time.
+            max_await_time_ms: how long the server waits for an event per round trip.
+            batch_size: events per round trip.
+
+        Example:
+            >>> async with engine.watch(Account, Account.owner == "ada") as stream:
+            ...     async for event in stream:
+            ...         print(event.operation_type, event.document)
+        """
+        pipeline, options = watch_options(
+            model_filter(model, *queries),
+            full_document=full_document,
+            full_document_before_change=full_document_before_change,
+            resume_after=resume_after,
+            start_after=start_after,
+            start_at_operation_time=start_at_operation_time,
+            max_await_time_ms=max_await_time_ms,
+            batch_size=batch_size,
+        )
+        return AIOChangeStream(model, self.get_collection(model), pipeline, options)
 
     async def fetch(
         self, reference: LazyReference[ModelType], *, session: AIOSessionType = None
