@@ -6,6 +6,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from odmantic_fastapi import AIOEngine, EmbeddedModel, Model, Reference
+from odmantic_fastapi.embedded import EmbeddedServer
 
 
 class Address(EmbeddedModel):
@@ -48,4 +49,6 @@ async def main(mongodb_url: str, database: str = "tutorial") -> Edition:
 
 
 if __name__ == "__main__":
-    asyncio.run(main("mongodb://127.0.0.1:27017/"))
+    # An embedded server for this run; pass your own server's URL to main() instead.
+    with EmbeddedServer() as server:
+        print(asyncio.run(main(server.url)))

@@ -6,6 +6,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from odmantic_fastapi import AIOEngine, Field, Model
+from odmantic_fastapi.embedded import EmbeddedServer
 
 
 class Book(Model):
@@ -33,4 +34,6 @@ async def main(mongodb_url: str, database: str = "tutorial") -> Book:
 
 
 if __name__ == "__main__":
-    asyncio.run(main("mongodb://127.0.0.1:27017/"))
+    # An embedded server for this run; pass your own server's URL to main() instead.
+    with EmbeddedServer() as server:
+        print(asyncio.run(main(server.url)))

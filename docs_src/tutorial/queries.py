@@ -7,6 +7,7 @@ from pymongo import AsyncMongoClient
 
 from docs_src.tutorial.first_model import Book
 from odmantic_fastapi import AIOEngine, query
+from odmantic_fastapi.embedded import EmbeddedServer
 
 BOOKS = [
     Book(title="Dune", author="Frank Herbert", year=1965),
@@ -45,4 +46,6 @@ async def main(mongodb_url: str, database: str = "tutorial") -> list[str]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main("mongodb://127.0.0.1:27017/"))
+    # An embedded server for this run; pass your own server's URL to main() instead.
+    with EmbeddedServer() as server:
+        print(asyncio.run(main(server.url)))

@@ -8,6 +8,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from odmantic_fastapi import AIOEngine, AIOSession, AIOTransaction, Model
+from odmantic_fastapi.embedded import EmbeddedServer
 
 
 class Wallet(Model):
@@ -100,4 +101,6 @@ async def main(mongodb_url: str, database: str = "tutorial") -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main("mongodb://127.0.0.1:27017/"))
+    # An embedded server for this run; pass your own server's URL to main() instead.
+    with EmbeddedServer() as server:
+        print(asyncio.run(main(server.url)))

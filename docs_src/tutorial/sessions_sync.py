@@ -6,6 +6,7 @@ from pymongo import MongoClient
 
 from docs_src.tutorial.sessions import InsufficientFunds, Payment, Wallet
 from odmantic_fastapi import SyncEngine
+from odmantic_fastapi.embedded import EmbeddedServer
 
 
 def pay(engine: SyncEngine, source: str, target: str, amount: int) -> Payment:
@@ -34,4 +35,5 @@ def main(mongodb_url: str, database: str = "tutorial") -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    main("mongodb://127.0.0.1:27017/")
+    with EmbeddedServer() as server:
+        print(main(server.url))

@@ -1,4 +1,10 @@
-"""The tutorial's steps (docs_src/tutorial), each run against the test session's server."""
+"""The tutorial's steps (docs_src/tutorial), each run against the test session's server and as a script."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from docs_src.tutorial import (
     embedded_and_references,
@@ -7,6 +13,8 @@ from docs_src.tutorial import (
     sessions,
     sessions_sync,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_first_model_saves_finds_and_updates(
@@ -42,3 +50,19 @@ async def test_sessions_commit_together_and_roll_back_on_error(
 
 def test_sync_sessions_and_transactions(mongodb_url: str, mongodb_database_name: str) -> None:
     assert sessions_sync.main(mongodb_url, mongodb_database_name) == {"ada": 300, "grace": 200}
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["first_model", "queries", "embedded_and_references", "sessions", "sessions_sync"],
+)
+def test_each_step_runs_as_a_script_on_its_own_server(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", f"docs_src.tutorial.{module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()  # what main returned
