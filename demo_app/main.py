@@ -7,7 +7,7 @@ from odmantic_fastapi import install
 from odmantic_fastapi.settings import MongoSettings
 
 from .models import Account, IdempotencyRecord, Owner, Transfer
-from .routes import accounts, health, owners, transfers
+from .routes import accounts, feed, health, owners, transfers
 
 __all__ = ["create_app"]
 
@@ -27,6 +27,6 @@ def create_app(settings: MongoSettings | None = None) -> FastAPI:
         title="odmantic_fastapi money transfers", version="0.1.0", description=DESCRIPTION
     )
     install(app, models=[Owner, Account, Transfer, IdempotencyRecord], settings=settings)
-    for module in (owners, accounts, transfers, health):
+    for module in (owners, accounts, feed, transfers, health):
         app.include_router(module.router)
     return app
