@@ -2,14 +2,14 @@
 
 Usage: ``python -m bench.profile_http [--seconds N] [--clients N] [--app demo|raw]``
 (needs ``py-spy`` on PATH or beside the interpreter, and permission to attach to a
-child process); writes bench/results/profile_http.json and the raw stacks beside it.
+child process); writes bench/results/profile_http_<app>.json.
 The same set-up as ``bench.http_load``: one embedded server, the app under
 uvicorn, 64 clients moving money between their own accounts. py-spy samples the
 app's busy threads; each sample is charged to one layer, read from the root of
-its stack to the leaf (the innermost layer wins, with the driver and pydantic
-charged to the layer that called them); samples of threads waiting for work are
-left out. The share of samples times the app's CPU per transfer, measured over
-a window of the same length without the profiler, is the CPU per transfer of a layer.
+its stack to the leaf (see ``_RULES``: a layer includes the driver and pydantic
+work done on its behalf); samples of threads waiting for work are left out.
+The share of samples times the app's CPU per transfer, measured over a window
+of the same length without the profiler, is the CPU per transfer of a layer.
 """
 
 import argparse
@@ -20,6 +20,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,51 +30,58 @@ import psutil  # type: ignore[import-untyped]  # no type hints; types-psutil is 
 
 from odmantic_fastapi.embedded import ServerProcess
 
-from ._common import RESULTS, free_port, machine, write_results
+from ._common import free_port, machine, write_results
 from .http_load import _app_process, _load, _set_up
 
 __all__ = ["LAYERS", "classify", "run"]
 
-# (layer, substrings of a frame "function (file:line)"), most specific first
-# within a stack walk; a later (deeper) match replaces an earlier one.
+# (layer, substrings of a frame "function (file:line)"): a sample is charged to
+# the first layer any of its frames matches, in this order, so a layer includes
+# the driver and pydantic work done on its behalf (the token lookup's query is
+# the auth layer's, the commit the request transaction's).
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("uvicorn and h11 (HTTP parsing, ASGI)", ("uvicorn/", "h11/", "httptools")),
-    ("middleware", ("starlette/middleware", "odmantic_fastapi/lifespan.py", "middleware")),
-    ("routing and request body validation", ("fastapi/routing.py", "starlette/routing.py")),
-    ("dependency resolution", ("fastapi/dependencies/",)),
-    ("auth (token lookup)", ("demo_app/security.py",)),
-    ("request transaction (begin, commit)", ("odmantic_fastapi/dependencies.py",)),
-    ("idempotency", ("demo_app/idempotency.py",)),
-    ("ODM reads and writes", ("odmantic_fastapi/", "demo_app/routes/")),
     (
         "response validation and serialisation",
-        ("serialize_response", "_prepare_response_content", "jsonable_encoder", "render ("),
+        (
+            "serialize_response",
+            "_prepare_response_content",
+            "jsonable_encoder",
+            "JSONResponse.",
+            "transfer_out (",
+        ),
     ),
+    ("auth (token lookup)", ("demo_app/security.py",)),
+    (
+        "request transaction (begin, commit)",
+        ("RequestDatabase.finish", "RequestDatabase.transaction", "get_transaction ("),
+    ),
+    ("ODM reads and writes", ("demo_app/routes/", "demo_app/models.py")),
+    ("endpoint on raw pymongo (hand-written)", ("create_app.<locals>.transfer (",)),
+    ("idempotency", ("demo_app/idempotency.py",)),
+    ("dependency resolution", ("fastapi/dependencies/",)),
+    ("routing and request body validation", ("fastapi/routing.py", "starlette/routing.py")),
+    (
+        "middleware",
+        (
+            "odmantic_fastapi/middleware.py",
+            "starlette/middleware/",
+            "fastapi/middleware/",
+            "fastapi/_body_limit.py",
+            "fastapi/telemetry/",
+            "uvicorn/middleware/",
+        ),
+    ),
+    ("uvicorn and h11 (HTTP parsing, ASGI)", ("uvicorn/protocols/", "h11/", "httptools")),
 )
-# Frames that never start a layer of their own: charged to whichever layer called them.
-_NEUTRAL = ("pymongo/", "bson/", "pydantic", "asyncio/", "typing.py", "contextlib.py")
 LAYERS = (*(name for name, _ in _RULES), "event loop and driver I/O outside a request")
 
 
 def classify(frames: list[str]) -> str:
     """The layer one sampled stack (root first) is charged to."""
-    layer = LAYERS[-1]
-    for frame in frames:
-        if any(n in frame for n in _NEUTRAL):
-            continue
-        for name, needles in _RULES:
-            if any(n in frame for n in needles):
-                # The demo's routes call the ODM; the ODM's save plan is not the
-                # middleware even if a frame's name mentions it.
-                if (
-                    name == "middleware"
-                    and "odmantic_fastapi/" in frame
-                    and "lifespan" not in frame
-                ):
-                    continue
-                layer = name
-                break
-    return layer
+    for name, needles in _RULES:
+        if any(n in frame for frame in frames for n in needles):
+            return name
+    return LAYERS[-1]
 
 
 def _leaf_group(frames: list[str]) -> str:
@@ -138,15 +146,15 @@ async def _drive(url: str, clients: list[Any], seconds: float, app: psutil.Proce
 _IDLE = ("Condition.wait", "EpollSelector.select", "_worker (concurrent", "Queue.get")
 
 
-def run(seconds: float, concurrency: int, which: str) -> dict[str, Any]:
+def run(seconds: float, concurrency: int, which: str, keep: Path | None = None) -> dict[str, Any]:
     """Profile one app under load; returns what profile_http.json holds."""
     module, ready = {
         "demo": ("demo_app", "/healthz"),
         "raw": ("bench.raw_transfer_app", "/openapi.json"),
     }[which]
-    raw = RESULTS / f"profile_http_{which}.txt"
-    RESULTS.mkdir(exist_ok=True)
     with contextlib.ExitStack() as stack:
+        # py-spy's raw stacks are megabytes: parsed here, not kept.
+        raw = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "stacks.txt"
         server = stack.enter_context(ServerProcess())
         port = free_port()
         app = stack.enter_context(_app_process(module, server.url, port, ready))
@@ -175,9 +183,11 @@ def run(seconds: float, concurrency: int, which: str) -> dict[str, Any]:
         asyncio.run(_drive(f"http://127.0.0.1:{port}", clients, seconds, process))
         spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(60)
+        layers, leaves, total = _parse(raw)
+        if keep is not None:
+            shutil.copyfile(raw, keep)
     transfers = window.statuses.get("201", 0)
     cpu_ms = window.cpu_seconds["app"] * 1000 / max(1, transfers)
-    layers, leaves, total = _parse(raw)
     return {
         "machine": machine(),
         "app": which,
@@ -203,8 +213,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--app", choices=("demo", "raw"), default="demo")
+    parser.add_argument("--stacks", type=Path, help="keep py-spy's raw stacks in this file")
     args = parser.parse_args()
-    results = run(args.seconds, args.clients, args.app)
+    results = run(args.seconds, args.clients, args.app, args.stacks)
     out = write_results(f"profile_http_{args.app}", results)
     print(
         f"{args.app}: {results['transfers']} transfers, {results['samples']} samples,"
