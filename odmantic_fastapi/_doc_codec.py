@@ -8,9 +8,11 @@ serializer compiled here are the class's own schemas with the checks BSON
 values cannot fail taken out, and the primary key read and written as ``_id``.
 """
 
+import decimal
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+import bson.decimal128
 from pydantic_core import InitErrorDetails, PydanticUndefined, SchemaSerializer, SchemaValidator
 
 from ._compat import own_schema_serializer, own_schema_validator
@@ -194,11 +196,33 @@ class DocCodec:
             or self.embedded_generic
             or discriminator
         )
+        # Containers of embedded models are arrays in documents, whatever the Python
+        # container (ODMantic stores a tuple as a list too).
+        self.list_keys = [
+            f.key_name
+            for f in fields.values()
+            if isinstance(f, ODMEmbeddedGeneric) and f.generic_origin is not dict
+        ]
+        # Extra fields have no schema to dump them as BSON; a Decimal becomes a Decimal128.
+        self.allows_extra = cls.model_config.get("extra") == "allow"
+        #: Whether a dump needs :meth:`finish_doc` (rare: most classes never pay for it).
+        self.post_dump = bool(self.list_keys) or self.allows_extra
         self.optional_defaults = [
             (name, f)
             for name, f in fields.items()
             if not f.is_required_in_doc() and not isinstance(f, ODMReference)
         ]
+
+    def finish_doc(self, instance: "_BaseODMModel", doc: dict[str, Any]) -> None:
+        """Make a dumped document storable: containers as lists, extra Decimals as Decimal128."""
+        for key in self.list_keys:
+            value = doc.get(key)
+            if isinstance(value, tuple | set | frozenset):
+                doc[key] = list(value)
+        if self.allows_extra and instance.__pydantic_extra__:
+            for key, value in instance.__pydantic_extra__.items():
+                if isinstance(value, decimal.Decimal) and key in doc:
+                    doc[key] = bson.decimal128.Decimal128(value)
 
     def to_doc(self, raw: dict[str, Any]) -> dict[str, Any]:
         """A python-mode dump (field names) as a document (key names, reference ids)."""

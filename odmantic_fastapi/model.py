@@ -270,11 +270,14 @@ class _BaseODMModel(BaseModel):
     def model_dump_doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """The document stored for this instance (key names, BSON values, reference ids)."""
         selected = include if include is None or isinstance(include, set) else set(include)
-        if self.__doc_codec__.direct_dump:
+        codec = self.__doc_codec__
+        if codec.direct_dump:
             serializer = type(self).__dict__.get("__doc_serializer__") or self._doc_serializer()
             doc: dict[str, Any] = serializer.to_python(self, include=selected, by_alias=True)
         else:
-            doc = self.__doc_codec__.to_doc(self.model_dump(include=selected))
+            doc = codec.to_doc(self.model_dump(include=selected))
+        if codec.post_dump:
+            codec.finish_doc(self, doc)
         discriminator = self.__discriminator__
         if discriminator is not None:
             doc[discriminator[0]] = discriminator[1]

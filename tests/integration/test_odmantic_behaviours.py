@@ -2,11 +2,13 @@
 
 import re
 import typing
+from decimal import Decimal
 from typing import Annotated
 
 import pytest
+from bson import Decimal128
 
-from odmantic_fastapi import AIOEngine, Model, SyncEngine
+from odmantic_fastapi import AIOEngine, EmbeddedModel, Model, SyncEngine
 from odmantic_fastapi.bson import WithBsonSerializer
 
 
@@ -94,3 +96,32 @@ def test_transaction_on_a_session_leaves_that_session_open(sync_engine: SyncEngi
         transaction.start()
         transaction.commit()
         assert transaction.session is session and session.is_started
+
+
+class Stop(EmbeddedModel):
+    name: str
+
+
+class Route(Model):
+    stops: tuple[Stop, ...]
+    model_config = {"extra": "allow"}
+
+
+def test_tuple_of_embedded_models_is_stored_as_an_array(sync_engine: SyncEngine) -> None:
+    route = Route(stops=(Stop(name="a"), Stop(name="b")))
+    assert route.model_dump_doc()["stops"] == [{"name": "a"}, {"name": "b"}]
+    sync_engine.save(route)
+    raw = sync_engine.get_collection(Route).find_one({"_id": route.id, "stops": {"$type": "array"}})
+    assert raw is not None and raw["stops"] == [{"name": "a"}, {"name": "b"}]
+    found = sync_engine.find_one(Route, Route.id == route.id)
+    assert found is not None and found.stops == (Stop(name="a"), Stop(name="b"))
+
+
+async def test_extra_decimal_field_is_stored_as_decimal128(aio_engine: AIOEngine) -> None:
+    route = Route(stops=(), fare=Decimal("2.50"))  # type: ignore[call-arg]  # an extra field
+    assert isinstance(route.model_dump_doc()["fare"], Decimal128)
+    await aio_engine.save(route)
+    raw = await aio_engine.get_collection(Route).find_one(
+        {"_id": route.id, "fare": {"$type": "decimal"}}
+    )
+    assert raw is not None and raw["fare"] == Decimal128("2.50")
