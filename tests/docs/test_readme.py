@@ -9,15 +9,18 @@ in one on the test server before calling its function.
 import contextlib
 import io
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from pymongo import AsyncMongoClient
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient, MongoClient
 
-from odmantic_fastapi import AIOEngine
+from odmantic_fastapi import AIOEngine, Model, TransactionDep, install
+from odmantic_fastapi.testing import Faults, serve_with_uvicorn
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -27,12 +30,12 @@ def _python_blocks() -> list[str]:
 
 
 @pytest.fixture
-def readme(
+async def readme(
     mongodb_url: str,
     mongodb_database_name: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-) -> tuple[dict[str, Any], str]:
+) -> AsyncIterator[tuple[dict[str, Any], str]]:
     monkeypatch.setenv("MONGODB_URL", mongodb_url)
     monkeypatch.setenv("MONGODB_DATABASE", mongodb_database_name)
     monkeypatch.chdir(tmp_path)
@@ -41,7 +44,9 @@ def readme(
     with contextlib.redirect_stdout(output):
         for number, block in enumerate(_python_blocks(), start=1):
             exec(compile(block, f"README.md, python block {number}", "exec"), namespace)
-    return namespace, output.getvalue()
+    readme_client = namespace["engine"].client  # on a fixed URL: the tests swap the engine
+    yield namespace, output.getvalue()
+    await readme_client.close()
 
 
 def test_readme_has_the_odm_fastapi_and_embedded_server_blocks() -> None:
@@ -56,7 +61,6 @@ async def test_readme_transfer_moves_money_in_a_transaction(
 ) -> None:
     namespace, _ = readme
     account = namespace["Account"]
-    await namespace["engine"].client.close()  # the block's own client, never used
     async with AsyncMongoClient[dict[str, Any]](mongodb_url) as client:
         engine = AIOEngine(client, database=mongodb_database_name)
         namespace["engine"] = engine
@@ -74,7 +78,6 @@ async def test_readme_fastapi_route_deposits_in_the_request_transaction(
     readme: tuple[dict[str, Any], str], mongodb_url: str, mongodb_database_name: str
 ) -> None:
     namespace, _ = readme
-    await namespace["engine"].client.close()
     account = namespace["Account"]
     async with AsyncMongoClient[dict[str, Any]](mongodb_url) as client:
         await AIOEngine(client, database=mongodb_database_name).save(
@@ -91,9 +94,35 @@ async def test_readme_fastapi_route_deposits_in_the_request_transaction(
 async def test_readme_embedded_servers_print_their_urls(
     readme: tuple[dict[str, Any], str], tmp_path: Path
 ) -> None:
-    namespace, printed = readme
-    await namespace["engine"].client.close()
+    _, printed = readme
     urls = printed.split()
     assert len(urls) == 2
     assert all(url.startswith("mongodb://127.0.0.1:") for url in urls)
     assert (tmp_path / ".data").is_dir()  # the durable server's journal
+
+
+class Order(Model):
+    item: str
+
+
+def test_readme_fault_injection_example_passes_against_an_app(
+    readme: tuple[dict[str, Any], str],
+    faults: Faults,
+    mongodb_url: str,
+    mongodb_database_name: str,
+) -> None:
+    namespace, _ = readme
+    example = namespace["test_an_order_survives_an_unknown_commit"]
+    app = FastAPI()
+    install(app)
+
+    @app.post("/orders", status_code=201)
+    async def create_order(tx: TransactionDep) -> dict[str, str]:
+        order = await tx.save(Order(item="book"))
+        return {"id": str(order.id)}
+
+    with serve_with_uvicorn(app) as base_url, httpx.Client(base_url=base_url) as http:
+        example(faults, http)
+    with MongoClient[dict[str, Any]](mongodb_url) as client:
+        database = client[mongodb_database_name]
+        assert database.order.count_documents({}) == 1  # committed once, not twice
