@@ -74,6 +74,8 @@ def substitute(annotation: Any) -> Any:
     """Replace bson/stdlib types with the ODM's annotated versions, through generics."""
     if isinstance(annotation, str) or is_subclass(annotation, BaseModel):
         return annotation
+    if annotation is typing.Pattern:  # the bare typing alias means re.Pattern
+        annotation = re.Pattern
     replacement = _BSON_SUBSTITUTED_FIELDS.get(annotation)
     if replacement is not None:
         return replacement

@@ -9,7 +9,6 @@ millisecond precision and are stored naive in UTC.
 import base64
 import decimal
 import re
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -359,7 +358,6 @@ _BSON_SUBSTITUTED_FIELDS: dict[Any, Any] = {
     bson.binary.Binary: Binary,
     bson.regex.Regex: Regex,
     Pattern: _Pattern,
-    typing.Pattern: _Pattern,
     decimal.Decimal: _decimalDecimal,
     datetime: _datetime,
 }
