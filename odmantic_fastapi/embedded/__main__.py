@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--advertise-host", help="host name clients should use, when it differs from --host"
     )
-    parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument("--max-connections", type=int, default=20000)
     parser.add_argument(
         "--enable-test-commands",
         action="store_true",
@@ -50,8 +50,16 @@ async def _serve(config: ServerConfig) -> None:
     print(url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # A plain handler runs between two bytecodes of whatever the main thread
+        # is doing, even a long command on the event loop: that command (and any
+        # worker thread) then ends with InterruptedAtShutdown at its next check.
+        server.interrupt()
+        loop.call_soon_threadsafe(stop.set)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, on_signal)
     await stop.wait()
     await server.checkpoint()
     await server.stop()

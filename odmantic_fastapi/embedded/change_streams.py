@@ -44,6 +44,8 @@ _DEFAULT_AWAIT_SECONDS = 1.0
 class _NoLookups:
     """$lookup inside a change stream pipeline sees no documents."""
 
+    allow_disk_use = False
+
     def collection_documents(self, collection: str) -> Iterable[Mapping[str, Any]]:
         return []
 

@@ -18,6 +18,9 @@ from .wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 __all__ = ["DEFAULT_FIRST_BATCH", "Cursor", "CursorRegistry"]
 
 DEFAULT_FIRST_BATCH = 101
+# A getMore without batchSize: mongod fills 16 MiB; we stop earlier too, so that
+# encoding one reply never keeps the event loop from other clients for long.
+DEFAULT_GET_MORE_BATCH = 4096
 # Replies stay within 16 MiB of documents per batch, as mongod's do.
 _BATCH_BYTES = MAX_BSON_OBJECT_SIZE
 IDLE_TIMEOUT_SECONDS = 600
@@ -39,7 +42,7 @@ class Cursor:
 
 def _take(docs: Sequence[dict[str, Any]], start: int, limit: int | None) -> list[dict[str, Any]]:
     """Up to ``limit`` documents from ``start`` whose encoded size fits one reply."""
-    end = len(docs) if limit is None else min(len(docs), start + limit)
+    end = min(len(docs), start + (DEFAULT_GET_MORE_BATCH if limit is None else limit))
     batch = list(docs[start:end])
     if len(batch) <= 1:
         return batch

@@ -34,7 +34,7 @@ class EmbeddedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
-        max_connections: int = 1000,
+        max_connections: int = 20000,
         test_commands: bool = False,
     ) -> None:
         self.config = ServerConfig(

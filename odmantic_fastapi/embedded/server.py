@@ -9,7 +9,11 @@ journal's fsync), so each one is atomic with respect to other clients.
 import asyncio
 import contextlib
 import datetime
+import ipaddress
 import logging
+import resource
+import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from .commands._base import COMMANDS, Context, journal_op
 from .consistency import ClusterClock, SnapshotReads, check_write_concern, parse_read_concern
 from .cursors import CursorRegistry
 from .errors import CommandError
+from .evaluation import budget
 from .failpoints import CloseConnection, FailPoints
 from .storage.journal import Journal, JournalWriteError
 from .storage.recovery import capture_state, replay
@@ -56,7 +61,10 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 27017
     data_dir: Path | None = None
-    max_connections: int = 1000
+    # Idle connections cost a task and a socket each: thousands are fine.
+    max_connections: int = 20000
+    # A client that sent a message header has this long to send the body.
+    body_timeout_seconds: float = 30.0
     advertise_host: str | None = None
     # Journal bytes after which the store is checkpointed, bounding restart time.
     checkpoint_bytes: int = 64 * 1024 * 1024
@@ -100,6 +108,8 @@ class MongoServer:
         self._housekeeping: asyncio.Task[None] | None = None
         self._checkpointing: asyncio.Task[None] | None = None
         self._checkpoint_lock = asyncio.Lock()
+        # Set by stop(): evaluation loops (worker threads too) end their command with 11600.
+        self._stopping = threading.Event()
         self._last_ttl_run = 0.0
 
     # -- lifecycle -------------------------------------------------------
@@ -115,8 +125,22 @@ class MongoServer:
 
     @property
     def url(self) -> str:
-        """A connection string for this server."""
-        return f"mongodb://{self.advertised_address}/"
+        """A connection string for this server, naming the address it is bound to."""
+        host = self.config.advertise_host or self.config.host or "0.0.0.0"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"mongodb://{host}:{self.port}/"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether only this machine can reach the server."""
+        host = self.config.host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     async def start(self) -> str:
         """Recover durable state, start listening, and return the URL."""
@@ -139,12 +163,25 @@ class MongoServer:
                     offset,
                     "unknown" if intact < 0 else intact,
                 )
+        _allow_open_files(self.config.max_connections + 256)
         self._server = await asyncio.start_server(
-            self._serve_connection, self.config.host, self.config.port, limit=2**20
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            limit=2**20,
+            backlog=1024,
         )
         sockets = self._server.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
+        if not self.loopback_only:
+            print(
+                f"warning: listening on {self.config.host or '*'}:{self.port}, not only on "
+                "loopback: every host that can reach it can read, write and drop every "
+                "database",
+                file=sys.stderr,
+                flush=True,
+            )
         self._housekeeping = asyncio.create_task(self._housekeep())
         return self.url
 
@@ -153,8 +190,13 @@ class MongoServer:
         async with self._server:
             await self._server.serve_forever()
 
+    def interrupt(self) -> None:
+        """Make running and new commands end with InterruptedAtShutdown (thread-safe)."""
+        self._stopping.set()
+
     async def stop(self) -> None:
         """Stop accepting, close connections, abort open transactions, close the journal."""
+        self._stopping.set()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -218,7 +260,17 @@ class MongoServer:
             length, request_id, _, _ = HEADER.unpack(header)
             if length < HEADER.size + 1 or length > MAX_MESSAGE_SIZE:
                 raise ProtocolError(f"message length {length} is out of bounds")
-            body = await reader.readexactly(length - HEADER.size)
+            # The body arrives into a buffer that grows with what is received (never
+            # the declared length up front); a client that withholds it is dropped.
+            try:
+                body = await asyncio.wait_for(
+                    reader.readexactly(length - HEADER.size), self.config.body_timeout_seconds
+                )
+            except TimeoutError:
+                raise ProtocolError(
+                    f"the body of a {length}-byte message did not arrive within "
+                    f"{self.config.body_timeout_seconds:g} s"
+                ) from None
             request = parse_message(header, body)
             reply = await self.execute(conn, request)
             if request.more_to_come:
@@ -286,6 +338,7 @@ class MongoServer:
             if stored is not None:
                 return stored
         dropped = list(self.store.databases.get(db, {})) if name == "dropDatabase" else []
+        deadline = budget.set_deadline(ctx.max_time_deadline(), self._stopping)
         try:
             reply = await handler(ctx)
             self.change_streams.after_command(ctx, dropped)
@@ -302,6 +355,8 @@ class MongoServer:
             if txn.in_transaction and session is not None:
                 self.sessions.abort(session, "internal error")
             reply = CommandError(1, f"internal error while running '{name}'").to_reply()
+        finally:
+            budget.reset_deadline(deadline)
         if ctx.snapshot is not None:
             if reply.get("ok") == 1.0:
                 at = self.cluster_clock.timestamp(ctx.snapshot.snapshot_ts)
@@ -387,6 +442,8 @@ class MongoServer:
             self.sessions.abort(session, "a journal write failed")
         self.store = Store()
         self.sessions.store = self.store
+        # Snapshot sessions read the replaced state: their next read is SnapshotTooOld.
+        self.snapshot_reads = SnapshotReads(self.store, self.cluster_clock)
         replay(self, recovered)
         log.warning("rolled back to the journal's last durable record after: %s", error)
 
@@ -431,6 +488,15 @@ class MongoServer:
         if ops and self.journal is not None:
             with contextlib.suppress(JournalWriteError):  # rolled back; the next pass retries
                 await self.journal.append_nowait({"ops": ops})
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit towards ``wanted`` (one per connection)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
 def _storage_error(exc: JournalWriteError) -> CommandError:

@@ -62,6 +62,8 @@ class Context:
     started: float = field(default_factory=time.monotonic)
     # The snapshot a read outside a transaction reads at (readConcern level "snapshot").
     snapshot: WriteSet | None = None
+    # A read command's snapshot outside a transaction, held while it pauses for others.
+    read_snapshot: WriteSet | None = None
 
     @property
     def write_set(self) -> WriteSet | None:
@@ -71,14 +73,24 @@ class Context:
         return self.snapshot
 
     @property
+    def read_view(self) -> WriteSet | None:
+        """What reads see: the transaction's snapshot and writes, or the read snapshot."""
+        return self.write_set or self.read_snapshot
+
+    def max_time_deadline(self) -> float | None:
+        """When maxTimeMS runs out (a ``time.monotonic()`` value), or None without one."""
+        max_time = self.cmd.get("maxTimeMS")
+        if isinstance(max_time, int | float) and not isinstance(max_time, bool) and max_time > 0:
+            return self.started + max_time / 1000
+        return None
+
+    @property
     def arg(self) -> Any:
         return self.cmd[self.name]
 
     def deadline(self) -> float:
-        max_time = self.cmd.get("maxTimeMS")
-        if isinstance(max_time, int | float) and not isinstance(max_time, bool) and max_time > 0:
-            return self.started + max_time / 1000
-        return self.started + DEFAULT_LOCK_WAIT_SECONDS
+        max_time = self.max_time_deadline()
+        return max_time if max_time is not None else self.started + DEFAULT_LOCK_WAIT_SECONDS
 
     def write(
         self, coll: Collection, key: IdKey, doc: dict[str, Any] | None, id_value: Any

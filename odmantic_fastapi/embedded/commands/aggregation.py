@@ -1,5 +1,6 @@
 """The aggregate command: runs a pipeline over a collection as the caller's snapshot sees it."""
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -7,6 +8,7 @@ from ..errors import CommandError
 from ..evaluation.aggregate import run_pipeline, validate_pipeline
 from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
+from ._reading import read_matching, read_snapshot
 from .crud import let_variables, matching_documents, open_collection, text_fields
 from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
@@ -14,16 +16,41 @@ __all__: list[str] = []
 
 
 class _SnapshotContext:
-    """Lets $lookup and $unionWith read other collections in the same snapshot."""
+    """Lets $lookup and $unionWith read other collections, as read in the command's snapshot."""
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+    def __init__(self, ctx: Context, names: set[str]) -> None:
+        self.allow_disk_use = bool(ctx.cmd.get("allowDiskUse"))
+        self._documents: dict[str, list[dict[str, Any]]] = {}
+        for name in names:
+            coll = ctx.server.store.collection(ctx.db, name)
+            self._documents[name] = (
+                [] if coll is None else matching_documents(ctx, coll, {}, compile_filter({}))
+            )
 
     def collection_documents(self, collection: str) -> Iterable[Mapping[str, Any]]:
-        coll = self._ctx.server.store.collection(self._ctx.db, collection)
-        if coll is None:
-            return []
-        return matching_documents(self._ctx, coll, {}, compile_filter({}))
+        return self._documents.get(collection, [])
+
+
+def _collections_read(pipeline: Any) -> set[str]:
+    """The collections that $lookup and $unionWith stages read, nested pipelines included."""
+    names: set[str] = set()
+    if isinstance(pipeline, list):
+        for item in pipeline:
+            names |= _collections_read(item)
+    elif isinstance(pipeline, Mapping):
+        for key, value in pipeline.items():
+            if (
+                key == "$lookup"
+                and isinstance(value, Mapping)
+                and isinstance(value.get("from"), str)
+            ):
+                names.add(value["from"])
+            elif key == "$unionWith":
+                source = value if isinstance(value, str) else value.get("coll")
+                if isinstance(source, str):
+                    names.add(source)
+            names |= _collections_read(value)
+    return names
 
 
 @command("aggregate")
@@ -57,8 +84,15 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
         rest = pipeline[1:]
     variables = let_variables(ctx)
     matcher = compile_filter(first_match, text_fields=text_fields(coll), variables=variables)
-    source = matching_documents(ctx, coll, first_match, matcher)
-    docs = run_pipeline(source, rest, _SnapshotContext(ctx), variables) if rest else source
+    with read_snapshot(ctx):
+        source = await read_matching(ctx, coll, first_match, matcher)
+        if rest:
+            # Every collection a stage reads is read now, on the event loop, in
+            # this snapshot; the pipeline then runs in a worker thread.
+            context = _SnapshotContext(ctx, _collections_read(rest))
+            docs = await asyncio.to_thread(run_pipeline, source, rest, context, variables)
+        else:
+            docs = source
     cursor = ctx.server.cursors.first_batch(
         f"{ctx.db}.{name}",
         docs,

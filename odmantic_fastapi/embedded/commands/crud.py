@@ -94,7 +94,8 @@ def matching_documents(
     """Every document of ``coll`` matching, as this command's snapshot sees it."""
     if coll is None:
         return []
-    return list(ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
+    scan = ctx.server.store.scan(coll, filter, matcher, ctx.read_view)
+    return [doc for doc in scan if doc is not None]
 
 
 def _check_document(doc: Mapping[str, Any]) -> None:

@@ -12,7 +12,8 @@ from ..evaluation.paths import get_path_values
 from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
-from .crud import filter_arg, let_variables, matching_documents, open_collection, text_fields
+from ._reading import read_matching, read_snapshot, sort_off_loop
+from .crud import filter_arg, let_variables, open_collection, text_fields
 
 __all__: list[str] = []
 
@@ -48,9 +49,10 @@ async def find(ctx: Context) -> dict[str, Any]:
                 2, f"find option '{unsupported}' is not supported by the embedded server"
             )
     _check_collation(ctx.cmd)
-    docs = matching_documents(ctx, coll, filter, matcher)
+    with read_snapshot(ctx):
+        docs = await read_matching(ctx, coll, filter, matcher)
     if sort_fn is not None:
-        docs.sort(key=sort_fn)
+        docs = await sort_off_loop(ctx, docs, sort_fn)
     if skip:
         docs = docs[skip:]
     if limit:
@@ -123,7 +125,8 @@ async def count(ctx: Context) -> dict[str, Any]:
         n = coll.live_count
     else:
         matcher = compile_filter(filter, text_fields=text_fields(coll))
-        n = sum(1 for _ in ctx.server.store.scan(coll, filter, matcher, ctx.write_set))
+        with read_snapshot(ctx):
+            n = len(await read_matching(ctx, coll, filter, matcher))
     n = max(n - skip, 0)
     if limit:
         n = min(n, limit)
@@ -142,7 +145,9 @@ async def distinct(ctx: Context) -> dict[str, Any]:
     coll = open_collection(ctx, name, create=False)
     matcher = compile_filter(filter, text_fields=text_fields(coll))
     seen: dict[Any, Any] = {}
-    for doc in matching_documents(ctx, coll, filter, matcher):
+    with read_snapshot(ctx):
+        docs = await read_matching(ctx, coll, filter, matcher)
+    for doc in docs:
         for value in get_path_values(doc, key):
             values = value if isinstance(value, list) else [value]
             for item in values:

@@ -7,26 +7,39 @@ the embedded server does not do from a pipeline: they are refused clearly.
 """
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ..errors import CommandError
+from . import budget
 from .compare import is_number, sort_key, to_decimal
 from .expressions import MISSING, evaluate, validate_expression
 from .expressions.arithmetic import add_values
 from .matcher import compile_filter
 from .paths import get_path_values, split_path
-from .sorting import compile_sort
+from .sorting import check_sort_memory, compile_sort
 
 __all__ = ["PipelineContext", "run_pipeline", "validate_pipeline"]
 
 Docs = list[dict[str, Any]]
+_T = TypeVar("_T")
 
 
 class PipelineContext(Protocol):
     """Access to other collections of the database, as the caller's snapshot sees them."""
 
+    # Whether blocking stages ($sort, $group) may hold more than 100 MB.
+    allow_disk_use: bool
+
     def collection_documents(self, collection: str) -> Iterable[Mapping[str, Any]]: ...
+
+
+def _checked(docs: Iterable[_T]) -> Iterator[_T]:
+    """``docs``, checking the command's maxTimeMS every 256 items."""
+    for position, doc in enumerate(docs):
+        if position & 255 == 255:
+            budget.check()
+        yield doc
 
 
 _STAGES = frozenset(
@@ -88,6 +101,14 @@ def validate_pipeline(pipeline: Sequence[Mapping[str, Any]]) -> None:
         name, arg = _stage(stage)
         if name in ("$out", "$merge"):
             raise CommandError(20, f"{name} is not supported by the embedded server")
+        if name in ("$lookup", "$unionWith") and isinstance(arg, Mapping):
+            source = arg.get("from" if name == "$lookup" else "coll")
+            if source is not None and not isinstance(source, str):
+                raise CommandError(
+                    20,
+                    f"{name} from {{db, coll}} (another database) is not supported by the "
+                    "embedded server: name a collection of this database",
+                )
         if name == "$match":
             if not isinstance(arg, Mapping):
                 raise CommandError(15959, "the match filter must be an expression in an object")
@@ -320,7 +341,7 @@ def _group(
 ) -> Docs:
     groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
     fields = [(f, next(iter(s)), s[next(iter(s))]) for f, s in spec.items() if f != "_id"]
-    for doc in docs:
+    for doc in _checked(docs):
         key_value = evaluate(spec["_id"], doc, variables)
         key_value = None if key_value is MISSING else key_value
         key = sort_key(key_value)
@@ -386,7 +407,7 @@ def _lookup(docs: Docs, arg: Mapping[str, Any], context: PipelineContext) -> Doc
                     keys.add(sort_key(value))
             for key in keys:
                 index.setdefault(key, []).append(f)
-    for doc in docs:
+    for doc in _checked(docs):
         matches: list[dict[str, Any]]
         if index is not None:
             local = get_path_values(doc, arg["localField"]) or [None]
@@ -412,7 +433,7 @@ def _lookup(docs: Docs, arg: Mapping[str, Any], context: PipelineContext) -> Doc
 
 def _match(docs: Docs, arg: Mapping[str, Any], variables: Mapping[str, Any]) -> Docs:
     matcher = compile_filter(arg, variables=variables)
-    return [d for d in docs if matcher.matches(d)]
+    return [d for d in _checked(docs) if matcher.matches(d)]
 
 
 def _none(value: Any) -> Any:
@@ -426,10 +447,10 @@ def _apply(
         return _match(docs, arg, variables)
     if name == "$project":
         exclusion = _project_spec(arg)
-        return [_project(d, arg, d, exclusion, variables) for d in docs]
+        return [_project(d, arg, d, exclusion, variables) for d in _checked(docs)]
     if name in ("$addFields", "$set"):
         out = []
-        for doc in docs:
+        for doc in _checked(docs):
             new = dict(doc)
             for field, expr in arg.items():
                 _set_path(new, field, evaluate(expr, doc, {**variables, "CURRENT": doc}))
@@ -445,8 +466,11 @@ def _apply(
             out.append(new)
         return out
     if name == "$group":
-        return _group(docs, arg, variables)
+        grouped = _group(docs, arg, variables)
+        check_sort_memory(grouped, context.allow_disk_use, "$group")
+        return grouped
     if name == "$sort":
+        check_sort_memory(docs, context.allow_disk_use)
         key = compile_sort(arg)
         return sorted(docs, key=key) if key is not None else docs
     if name == "$skip":
@@ -499,5 +523,6 @@ def run_pipeline(
     docs: Docs = [d if isinstance(d, dict) else dict(d) for d in documents]
     for stage in pipeline:
         name, arg = _stage(stage)
+        budget.check()
         docs = _apply(name, arg, docs, context, variables or {})
     return docs

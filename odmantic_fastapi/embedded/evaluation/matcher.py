@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bson import Regex
+from bson import Decimal128, Regex
 
 from ..errors import CommandError
 from .compare import (
@@ -30,7 +30,7 @@ from .compare import (
 from .expressions import evaluate, validate_expression
 from .paths import split_path
 from .text_search import TextSearch
-from .values import TYPE_ALIASES, bson_type_number, compile_regex, is_regex, truthy
+from .values import TYPE_ALIASES, Pattern, bson_type_number, compile_regex, is_regex, truthy
 
 __all__ = ["Matcher", "compile_filter", "equality_seed"]
 
@@ -92,7 +92,7 @@ def _expand(values: Values) -> list[Any]:
     return expanded
 
 
-def _regex_test(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+def _regex_test(pattern: Pattern) -> Callable[[Any], bool]:
     def test(value: Any) -> bool:
         if isinstance(value, str):
             return pattern.search(value) is not None
@@ -176,19 +176,48 @@ def _is_nan_key(key: tuple[Any, ...]) -> bool:
     return bool(key[0] == RANK_NUMBER and key[1] == (0,))
 
 
+# Scalars whose comparison keys are hashable and equal exactly when MongoDB's $eq says so.
+_KEYED = (str, int, float, Decimal128)
+
+
 def _in(operand: Any, op: str = "$in") -> FieldTest:
     if not isinstance(operand, list):
         raise _bad(f"{op} needs an array")
     tests = []
+    # Plain scalars are looked up by their comparison key in one set, so the cost
+    # per document does not grow with the length of the list.
+    keys: set[tuple[Any, ...]] = set()
     for item in operand:
         if isinstance(item, Mapping) and item and next(iter(item)).startswith("$"):
             raise _bad("cannot nest $ under $in")
-        tests.append(_equality(item))
+        if isinstance(item, _KEYED):
+            keys.add(sort_key(item))
+        else:
+            tests.append(_equality(item))
+
+    def in_keys(values: Values, missing: bool) -> bool:
+        for value in values:
+            if isinstance(value, list):
+                if any(_hashable_key(element) in keys for element in value):
+                    return True
+            elif _hashable_key(value) in keys:
+                return True
+        return False
+
+    if keys:
+        tests.append(in_keys)
 
     def test(values: Values, missing: bool) -> bool:
         return any(t(values, missing) for t in tests)
 
     return test
+
+
+def _hashable_key(value: Any) -> tuple[Any, ...] | None:
+    """The comparison key of a scalar, or None for values no $in key can equal."""
+    if isinstance(value, _KEYED):
+        return sort_key(value)
+    return None
 
 
 def _type(operand: Any) -> FieldTest:

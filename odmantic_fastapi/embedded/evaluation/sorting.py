@@ -1,14 +1,17 @@
 """Sort specifications compiled into key functions with MongoDB's ordering rules."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import total_ordering
 from typing import Any
 
+import bson
+
 from ..errors import CommandError
+from ..wire import CODEC_OPTIONS
 from .compare import sort_key
 from .paths import get_path_values
 
-__all__ = ["compile_sort", "sort_value_key"]
+__all__ = ["SORT_MEMORY_LIMIT", "check_sort_memory", "compile_sort", "sort_value_key"]
 
 _NULL_KEY = sort_key(None)
 
@@ -75,3 +78,25 @@ def compile_sort(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]]
         )
 
     return key
+
+
+# What a blocking sort (or $group) may hold without allowDiskUse, as in MongoDB.
+SORT_MEMORY_LIMIT = 100 * 1024 * 1024
+
+
+def check_sort_memory(
+    docs: Sequence[Mapping[str, Any]], allow_disk_use: bool, what: str = "Sort"
+) -> None:
+    """Raise 292 when ``docs`` hold more than 100 MB (estimated from a sample of ~1,000)."""
+    if allow_disk_use or not docs:
+        return
+    step = max(1, len(docs) // 1024)
+    sample = docs[::step]
+    sampled = sum(len(bson.encode(doc, codec_options=CODEC_OPTIONS)) for doc in sample)
+    estimate = sampled * len(docs) // len(sample)
+    if estimate > SORT_MEMORY_LIMIT:
+        raise CommandError(
+            292,
+            f"{what} exceeded memory limit of {SORT_MEMORY_LIMIT} bytes (about {estimate} bytes), "
+            "but did not opt in to external sorting. Pass allowDiskUse:true to opt in.",
+        )

@@ -327,6 +327,8 @@ def _apply_pipeline(
 
 
 class _NoCollections:
+    allow_disk_use = False
+
     def collection_documents(self, collection: str) -> list[Mapping[str, Any]]:
         raise CommandError(72, "$lookup is not allowed within an update pipeline")
 

@@ -1,10 +1,13 @@
 """What filters, expressions and updates share about BSON values: type numbers, regexes, truth."""
 
+import contextlib
 import datetime
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
+import re2
+import regex
 from bson import (
     Binary,
     Code,
@@ -19,10 +22,14 @@ from bson import (
 )
 
 from ..errors import CommandError
+from . import budget
 from .compare import is_number, to_decimal
 
 __all__ = [
+    "REGEX_FALLBACK_SECONDS",
     "TYPE_ALIASES",
+    "Pattern",
+    "RegexMatch",
     "bson_type_name",
     "bson_type_number",
     "compile_regex",
@@ -103,37 +110,90 @@ def is_regex(value: Any) -> bool:
     return isinstance(value, Regex | re.Pattern)
 
 
-def compile_regex(pattern: Any, options: str = "") -> re.Pattern[str]:
-    """A compiled pattern from a string and MongoDB options, a BSON Regex or a pattern."""
+# A pattern RE2 cannot run (backreferences, lookaround, ...) falls back to the
+# regex module, which may backtrack: it gets this long per search at most.
+REGEX_FALLBACK_SECONDS = 0.1
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+class RegexMatch(Protocol):
+    def group(self, index: int = 0, /) -> Any: ...
+
+    def start(self, index: int = 0, /) -> int: ...
+
+    def groups(self) -> tuple[Any, ...]: ...
+
+
+class Pattern:
+    """A compiled regular expression that cannot stall the server.
+
+    RE2 runs it in linear time when its syntax allows; otherwise the regex
+    module runs it with a time budget (:data:`REGEX_FALLBACK_SECONDS`, or less
+    when the command's maxTimeMS ends sooner).
+    """
+
+    def __init__(self, pattern: str, options: str) -> None:
+        self.pattern = pattern
+        self.options = options
+        inline = "".join(letter for letter in options if letter in "ims")
+        self._linear: Any = None
+        self._fallback: Any = None
+        if "x" not in options:
+            with contextlib.suppress(re2.error):
+                self._linear = re2.compile(
+                    f"(?{inline}){pattern}" if inline else pattern, options=_RE2_OPTIONS
+                )
+        if self._linear is None:
+            flags = regex.VERSION0
+            for letter, flag in (
+                ("i", regex.IGNORECASE),
+                ("m", regex.MULTILINE),
+                ("s", regex.DOTALL),
+                ("x", regex.VERBOSE),
+            ):
+                if letter in options:
+                    flags |= flag
+            try:
+                self._fallback = regex.compile(pattern, flags)
+            except regex.error as exc:
+                raise CommandError(51091, f"Regular expression is invalid: {exc}") from None
+
+    def search(self, text: str) -> RegexMatch | None:
+        if self._linear is not None:
+            found: RegexMatch | None = self._linear.search(text)
+            return found
+        left = budget.remaining()
+        limit = REGEX_FALLBACK_SECONDS if left is None else min(left, REGEX_FALLBACK_SECONDS)
+        try:
+            # concurrent: the GIL is released while it matches.
+            found = self._fallback.search(text, timeout=max(limit, 0.001), concurrent=True)
+        except TimeoutError:
+            budget.check()
+            raise CommandError(
+                2,
+                f"the regular expression /{self.pattern}/ needs backtracking (RE2 cannot run it) "
+                f"and took longer than {REGEX_FALLBACK_SECONDS * 1000:.0f} ms on one value",
+            ) from None
+        return found
+
+
+def compile_regex(pattern: Any, options: str = "") -> Pattern:
+    """A compiled pattern from a string and MongoDB options, a BSON Regex or a Python pattern."""
     if isinstance(pattern, re.Pattern):
-        return pattern
-    if isinstance(pattern, Regex):
+        options = options or _flags_to_options(pattern.flags)
+        pattern = pattern.pattern
+    elif isinstance(pattern, Regex):
         flags = pattern.flags if isinstance(pattern.flags, int) else 0
-        compiled = pattern.try_compile() if flags else None
-        if compiled is not None:
-            return compiled
         options = options or _flags_to_options(flags)
         pattern = pattern.pattern
     if not isinstance(pattern, str):
         raise CommandError(2, "$regex has to be a string")
-    flags = 0
     for option in options:
-        if option == "i":
-            flags |= re.IGNORECASE
-        elif option == "m":
-            flags |= re.MULTILINE
-        elif option == "s":
-            flags |= re.DOTALL
-        elif option == "x":
-            flags |= re.VERBOSE
-        elif option == "u":
-            pass
-        else:
+        if option not in "imsxu":
             raise CommandError(2, f"invalid flag in regex options: {option}")
-    try:
-        return re.compile(pattern, flags)
-    except re.error as exc:
-        raise CommandError(51091, f"Regular expression is invalid: {exc}") from None
+    return Pattern(pattern, options.replace("u", ""))
 
 
 def _flags_to_options(flags: int) -> str:

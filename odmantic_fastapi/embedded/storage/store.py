@@ -20,11 +20,12 @@ yields, so each method is atomic with respect to other clients.
 
 import asyncio
 import datetime
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CommandError, DuplicateKey, WriteConflict
+from ..evaluation import budget
 from ..evaluation.compare import sort_key
 from ..evaluation.matcher import Matcher
 from .indexes import Index, IndexSpec, parse_index_spec, plan
@@ -276,38 +277,62 @@ class Store:
         filter: Mapping[str, Any],
         matcher: Matcher,
         ws: WriteSet | None,
-    ) -> Iterator[dict[str, Any]]:
+        *,
+        heartbeat: bool = False,
+    ) -> Iterator[dict[str, Any] | None]:
         """Documents matching ``filter`` as ``ws`` (or the latest state) sees them.
 
         Uses an index when one narrows the filter; candidates are always
         re-checked against the visible version, because indexes hold entries
-        for every kept version.
+        for every kept version. The candidates are fixed when the scan starts
+        (latest versions outside a transaction, ``ws``'s snapshot inside one),
+        so a consumer may pause between documents, write, or match in a worker
+        thread (the documents are immutable) without the scan seeing later
+        writes. With ``heartbeat`` it also yields None every few hundred
+        candidates. It checks the command's maxTimeMS as it goes.
         """
         pending = ws.writes.get(coll.namespace, {}) if ws is not None else {}
+        documents, covered = self._candidate_documents(coll, filter, matcher, ws)
+        return self._matching(documents, covered, pending, matcher, heartbeat)
+
+    @staticmethod
+    def _matching(
+        documents: Iterator[dict[str, Any] | None],
+        covered: Container[IdKey],
+        pending: Mapping[IdKey, dict[str, Any] | None],
+        matcher: Matcher,
+        heartbeat: bool,
+    ) -> Iterator[dict[str, Any] | None]:
+        for examined, doc in enumerate(documents):
+            if examined & _CHECK_EVERY == _CHECK_EVERY:
+                budget.check()
+                if heartbeat:
+                    yield None
+            if doc is not None and matcher.matches(doc):
+                yield doc
+        for key, written in pending.items():
+            if key not in covered and written is not None and matcher.matches(written):
+                yield written
+
+    def _candidate_documents(
+        self, coll: Collection, filter: Mapping[str, Any], matcher: Matcher, ws: WriteSet | None
+    ) -> tuple[Iterator[dict[str, Any] | None], Container[IdKey]]:
+        """The versions to test, and the keys they cover (a transaction's other writes follow)."""
         candidates = self._candidates(coll, filter, matcher)
         if candidates is None:
             if ws is None:
-                for _, doc in coll.iter_latest():
-                    if matcher.matches(doc):
-                        yield doc
-                return
+                return iter([chain[-1][1] for chain in list(coll.versions.values())]), ()
+            pending = ws.writes.get(coll.namespace, {})
             ts = ws.snapshot_ts
-            for key in coll.versions:
-                seen = pending[key] if key in pending else coll.visible(key, ts)
-                if seen is not None and matcher.matches(seen):
-                    yield seen
-            for key, written in pending.items():
-                if key not in coll.versions and written is not None and matcher.matches(written):
-                    yield written
-            return
+            chains = dict(coll.versions)
+            documents = [
+                pending[key] if key in pending else _visible(chain, ts)
+                for key, chain in chains.items()
+            ]
+            return iter(documents), chains
         # Index order (by _id here) keeps results deterministic without a pass over the collection.
-        for key in sorted(candidates) if len(candidates) > 1 else candidates:
-            found = self.get(coll, key, ws)
-            if found is not None and matcher.matches(found):
-                yield found
-        for key, written in pending.items():
-            if key not in candidates and written is not None and matcher.matches(written):
-                yield written
+        keys = sorted(candidates) if len(candidates) > 1 else list(candidates)
+        return iter([self.get(coll, key, ws) for key in keys]), candidates
 
     def _candidates(
         self, coll: Collection, filter: Mapping[str, Any], matcher: Matcher
@@ -484,3 +509,12 @@ class Store:
 
 
 _MISSING = object()
+# Scans check maxTimeMS (and yield a heartbeat) once per this many candidates, plus one.
+_CHECK_EVERY = 255
+
+
+def _visible(chain: list[Version], ts: int) -> dict[str, Any] | None:
+    for version_ts, doc in reversed(chain):
+        if version_ts <= ts:
+            return doc
+    return None

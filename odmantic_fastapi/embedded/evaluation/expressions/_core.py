@@ -8,22 +8,26 @@ table does not hold before any document is read.
 """
 
 import datetime
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ...errors import CommandError
+from .. import budget
 from ..paths import MISSING
 from ..values import bson_type_name, truthy
 
 __all__ = [
     "INT32",
     "INT64",
+    "MAX_VALUE_BYTES",
     "MISSING",
     "OPERATORS",
     "Operator",
     "Vars",
     "args",
     "array_arg",
+    "check_size",
+    "checked",
     "evaluate",
     "is_missing",
     "is_null",
@@ -37,11 +41,14 @@ __all__ = [
 ]
 
 Vars = Mapping[str, Any]
+_T = TypeVar("_T")
 # A handler gets its operator's name (families share handlers), its argument,
 # the document and the variables in scope.
 Operator = Callable[[str, Any, Any, Vars], Any]
 OPERATORS: dict[str, Operator] = {}
 
+# The largest string or array an expression may build (MongoDB's BSON user size).
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -104,6 +111,24 @@ def array_arg(name: str, value: Any) -> list[Any] | None:
     if not isinstance(value, list):
         raise CommandError(28689, f"{name} requires an array, found {type(value).__name__}")
     return value
+
+
+def checked(items: Iterable[_T]) -> Iterator[_T]:
+    """``items``, checking the command's maxTimeMS every 1,024 of them."""
+    for position, item in enumerate(items):
+        if position & 1023 == 1023:
+            budget.check()
+        yield item
+
+
+def check_size(name: str, size: int) -> None:
+    """Refuse to build a string or array of ``size`` bytes past MongoDB's 16 MB BSON limit."""
+    if size > MAX_VALUE_BYTES:
+        raise CommandError(
+            10334,
+            f"{name} would build a value of about {size} bytes, over the "
+            f"{MAX_VALUE_BYTES}-byte BSON limit",
+        )
 
 
 def _field(value: Any, parts: Sequence[str]) -> Any:

@@ -12,6 +12,8 @@ from ._core import (
     Vars,
     args,
     array_arg,
+    check_size,
+    checked,
     evaluate,
     is_null,
     one,
@@ -22,7 +24,11 @@ from ._core import (
     with_var,
 )
 
-__all__ = ["OPERATORS"]
+__all__ = ["OPERATORS", "RANGE_MEMORY_LIMIT"]
+
+# MongoDB's $range memory limit, counted as it counts it: about 32 bytes per value.
+RANGE_MEMORY_LIMIT = 64 * 1024 * 1024
+_RANGE_BYTES_PER_ITEM = 32
 
 
 def _size(name: str, expr: Any, root: Any, variables: Vars) -> Any:
@@ -56,7 +62,11 @@ def _filter(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     if array is None:
         return None
     var = expr.get("as", "this")
-    kept = [e for e in array if truth(evaluate(expr["cond"], root, with_var(variables, var, e)))]
+    kept = [
+        e
+        for e in checked(array)
+        if truth(evaluate(expr["cond"], root, with_var(variables, var, e)))
+    ]
     if "limit" in expr:
         kept = kept[: int(evaluate(expr["limit"], root, variables))]
     return kept
@@ -67,7 +77,9 @@ def _map(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     if array is None:
         return None
     var = expr.get("as", "this")
-    return [present(evaluate(expr["in"], root, with_var(variables, var, e))) for e in array]
+    return [
+        present(evaluate(expr["in"], root, with_var(variables, var, e))) for e in checked(array)
+    ]
 
 
 def _reduce(name: str, expr: Any, root: Any, variables: Vars) -> Any:
@@ -75,7 +87,7 @@ def _reduce(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     if array is None:
         return None
     value = evaluate(expr["initialValue"], root, variables)
-    for element in array:
+    for element in checked(array):
         scope = {**variables, "value": value, "this": element}
         value = evaluate(expr["in"], root, scope)
     return value
@@ -96,6 +108,7 @@ def _concat_arrays(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     out: list[Any] = []
     for v in values:
         out.extend(array_arg(name, v) or [])
+        check_size(name, len(out) * 8)  # at least 8 bytes a value in BSON
     return out
 
 
@@ -123,7 +136,14 @@ def _is_array(name: str, expr: Any, root: Any, variables: Vars) -> Any:
 
 def _range(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     items = [int(to_decimal(v)) for v in args(expr, root, variables)]
-    return list(range(*items))
+    span = range(*items)
+    if len(span) * _RANGE_BYTES_PER_ITEM > RANGE_MEMORY_LIMIT:
+        raise CommandError(
+            146,
+            f"$range would use too much memory ({len(span) * _RANGE_BYTES_PER_ITEM} bytes) and "
+            f"cannot spill to disk. Memory limit: {RANGE_MEMORY_LIMIT} bytes",
+        )
+    return list(span)
 
 
 def _index_of(name: str, expr: Any, root: Any, variables: Vars) -> Any:

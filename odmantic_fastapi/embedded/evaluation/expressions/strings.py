@@ -8,8 +8,8 @@ from bson import Regex
 
 from ...errors import CommandError
 from ..compare import to_decimal
-from ..values import compile_regex
-from ._core import Operator, Vars, args, evaluate, is_null, one, two
+from ..values import Pattern, compile_regex
+from ._core import Operator, Vars, args, check_size, evaluate, is_null, one, two
 from .conversion import to_string
 
 __all__ = ["OPERATORS"]
@@ -22,6 +22,7 @@ def _concat(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     for v in values:
         if not isinstance(v, str):
             raise CommandError(16702, f"$concat only supports strings, not {type(v).__name__}")
+    check_size(name, sum(len(v) for v in values))
     return "".join(values)
 
 
@@ -85,7 +86,7 @@ def _strcasecmp(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     return (x.lower() > y.lower()) - (x.lower() < y.lower())
 
 
-def _regex_args(spec: Any, root: Any, variables: Vars) -> tuple[str | None, re.Pattern[str]]:
+def _regex_args(spec: Any, root: Any, variables: Vars) -> tuple[str | None, Pattern]:
     if not isinstance(spec, Mapping):
         raise CommandError(51103, "regex expressions take an object")
     text = evaluate(spec.get("input"), root, variables)
@@ -115,6 +116,9 @@ def _replace(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     replacement = evaluate(expr.get("replacement"), root, variables)
     if is_null(text) or is_null(find) or is_null(replacement):
         return None
+    if isinstance(text, str) and isinstance(find, str) and isinstance(replacement, str) and find:
+        count = 1 if name == "$replaceOne" else text.count(find)
+        check_size(name, len(text) + count * max(0, len(replacement) - len(find)))
     return text.replace(find, replacement, 1 if name == "$replaceOne" else -1)
 
 

@@ -1,0 +1,115 @@
+"""How read commands share the server: a snapshot, and matching and sorting in a worker thread.
+
+A read command outside a transaction takes a read snapshot (a write set that
+never writes). The documents a scan will test are fixed on the event loop
+(they are immutable), then matched, sorted and run through a pipeline in a
+worker thread, so the event loop keeps serving other clients meanwhile (the
+interpreter hands it the GIL every few milliseconds). Write commands never
+leave the event loop, so each stays atomic.
+"""
+
+import asyncio
+import contextlib
+import gc
+import heapq
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ..evaluation import budget
+from ..evaluation.matcher import Matcher
+from ..evaluation.sorting import check_sort_memory
+from ..storage.store import Collection
+from ._base import Context
+
+__all__ = ["read_matching", "read_snapshot", "sort_off_loop"]
+
+# Documents sorted in one go (a C sort that holds the GIL); longer inputs are
+# sorted in runs and merged, so the event loop gets its turns.
+_RUN = 4096
+
+
+@contextlib.contextmanager
+def read_snapshot(ctx: Context) -> Iterator[None]:
+    """Hold a snapshot of the committed state for this read (a transaction has its own)."""
+    if ctx.write_set is not None:
+        yield
+        return
+    store = ctx.server.store
+    snapshot = store.begin()
+    ctx.read_snapshot = snapshot
+    try:
+        yield
+    finally:
+        ctx.read_snapshot = None
+        store.abort(snapshot)
+
+
+async def read_matching(
+    ctx: Context, coll: Collection | None, filter: Mapping[str, Any], matcher: Matcher
+) -> list[dict[str, Any]]:
+    """The matching documents of ``coll`` in the read's view, matched off the event loop."""
+    if coll is None:
+        return []
+    scan = ctx.server.store.scan(coll, filter, matcher, ctx.read_view)
+    return await asyncio.to_thread(lambda: [doc for doc in scan if doc is not None])
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a sort makes its short-lived keys.
+
+    The keys die with the sort; a collection in the middle would only promote
+    them to the old generation and soon trigger a full collection, which holds
+    the GIL (and so every client) for as long as the heap is big.
+    """
+    global _gc_pauses
+    with _gc_lock:
+        _gc_pauses += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0:
+                gc.enable()
+
+
+def _sorted(
+    docs: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    with _no_collection():
+        return _sorted_runs(docs, key)
+
+
+def _sorted_runs(
+    docs: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    keyed: list[tuple[Any, int]] = []
+    for index, doc in enumerate(docs):
+        keyed.append((key(doc), index))
+        if index & 1023 == 1023:
+            budget.check()
+    runs = [sorted(keyed[start : start + _RUN]) for start in range(0, len(keyed), _RUN)]
+    ordered: list[dict[str, Any]] = []
+    for position, (_, index) in enumerate(heapq.merge(*runs)):
+        ordered.append(docs[index])
+        if position & 1023 == 1023:
+            budget.check()
+    return ordered
+
+
+async def sort_off_loop(
+    ctx: Context, docs: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    """``docs`` sorted stably by ``key`` in a worker thread.
+
+    A sort over 100 MB fails with 292 unless the command sets ``allowDiskUse``.
+    """
+    check_sort_memory(docs, bool(ctx.cmd.get("allowDiskUse")))
+    return await asyncio.to_thread(_sorted, docs, key)
