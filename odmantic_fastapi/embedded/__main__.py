@@ -3,10 +3,12 @@
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
+from .auth import USERS_ENVIRONMENT_VARIABLE, parse_users
 from .server import MongoServer, ServerConfig
 from .storage.journal import DataDirError, JournalCorruptError
 
@@ -40,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
         help="start even if a journal is damaged before its end: keep the intact records "
         "before the damage, move the rest to a *.dropped* file, and log what was dropped",
     )
+    parser.add_argument(
+        "--auth-user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="require SCRAM-SHA-256 authentication and accept this user (repeatable; "
+        f"{USERS_ENVIRONMENT_VARIABLE}=NAME:PASSWORD,... keeps passwords out of ps)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -71,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
+    try:
+        users = parse_users(args.auth_user)
+        users |= parse_users([os.environ.get(USERS_ENVIRONMENT_VARIABLE, "")], lists=True)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -79,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         advertise_host=args.advertise_host,
         test_commands=args.enable_test_commands,
         repair_journal=args.repair_journal,
+        users=users,
     )
     try:
         asyncio.run(_serve(config))

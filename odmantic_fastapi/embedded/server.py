@@ -16,13 +16,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
 
 from . import commands as _commands  # noqa: F401 - registers the command handlers
+from .auth import ScramConversation, UserStore
 from .change_streams import ChangeStreams
 from .commands._base import COMMANDS, Context, journal_op
 from .consistency import ClusterClock, SnapshotReads, check_write_concern, parse_read_concern
@@ -51,6 +52,8 @@ log = logging.getLogger("odmantic_fastapi.embedded")
 
 _WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "findandmodify"})
 _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
+# What a connection may run before it authenticates, when users are configured.
+_BEFORE_AUTHENTICATION = frozenset({"hello", "isMaster", "ismaster", "saslStart", "saslContinue"})
 _HOUSEKEEPING_SECONDS = 1.0
 
 
@@ -72,6 +75,8 @@ class ServerConfig:
     test_commands: bool = False
     # Start even if a journal is damaged before its end, keeping its intact prefix.
     repair_journal: bool = False
+    # name -> password; any user turns authentication (SCRAM-SHA-256) on.
+    users: dict[str, str] = field(default_factory=dict)
 
 
 class Connection:
@@ -81,6 +86,9 @@ class Connection:
         self.connection_id = connection_id
         self.peer = peer
         self.client_metadata: dict[str, Any] | None = None
+        # Who authenticated on this connection, and a SCRAM exchange under way.
+        self.user: str | None = None
+        self.scram: ScramConversation | None = None
 
 
 class MongoServer:
@@ -88,6 +96,7 @@ class MongoServer:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
+        self.users = UserStore(self.config.users)
         self.store = Store()
         self.sessions = SessionRegistry(self.store)
         self.cursors = CursorRegistry()
@@ -174,7 +183,7 @@ class MongoServer:
         sockets = self._server.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        if not self.loopback_only:
+        if not self.loopback_only and not self.users.enabled:
             print(
                 f"warning: listening on {self.config.host or '*'}:{self.port}, not only on "
                 "loopback: every host that can reach it can read, write and drop every "
@@ -304,6 +313,8 @@ class MongoServer:
         db = cmd.get("$db", request.legacy_db)
         if not isinstance(db, str) or not db:
             return CommandError(40571, "OP_MSG requests require a $db argument").to_reply()
+        if self.users.enabled and conn.user is None and name not in _BEFORE_AUTHENTICATION:
+            return CommandError(13, f"Command {name} requires authentication").to_reply()
         handler = self.change_streams.handler_for(name, cmd) or COMMANDS.get(name)
         if handler is None:
             return CommandError(59, f"no such command: '{name}'").to_reply()

@@ -1,6 +1,6 @@
 """The server's command handlers, one module per family; importing this registers them all."""
 
-from . import admin, aggregation, catalog, crud, reads, search_indexes, sessions
+from . import admin, aggregation, auth, catalog, crud, reads, search_indexes, sessions
 from ._base import COMMANDS, Context
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Context",
     "admin",
     "aggregation",
+    "auth",
     "catalog",
     "crud",
     "reads",

@@ -8,6 +8,7 @@ from typing import Any
 
 from bson import Int64, Timestamp
 
+from ..auth import MECHANISM
 from ..errors import CommandError
 from ..wire import MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE
 from ._base import COMMANDS, Context, command
@@ -86,6 +87,11 @@ async def hello(ctx: Context) -> dict[str, Any]:
         reply = {"ismaster": True, **reply}
     if ctx.cmd.get("helloOk"):
         reply["helloOk"] = True
+    mechanisms_for = ctx.cmd.get("saslSupportedMechs")
+    if isinstance(mechanisms_for, str) and server.users.enabled:
+        user = mechanisms_for.partition(".")[2]
+        if server.users.get(user) is not None:
+            reply["saslSupportedMechs"] = [MECHANISM]
     client = ctx.cmd.get("client")
     if isinstance(client, dict) and ctx.connection.client_metadata is None:
         ctx.connection.client_metadata = client
