@@ -63,6 +63,8 @@ COUNTS = {
 ACCOUNTS = 100
 OPERATIONS = tuple(COUNTS)
 SLICES = 10
+# Back-to-back pairs per round for the side comparisons (upserts, new models, find floor).
+SIDE_PAIRS = 3
 # Raw pymongo also sends save_all's writes by hand, to tell the server's share from the ODM's.
 UPSERTS = "insert as bulk upserts"
 NEW_MODELS = "save_all of new models with automatic ids"
@@ -141,6 +143,14 @@ class Raw(_Contender):
     async def find_all(self) -> int:
         return len(await self.db.book.find({}).to_list(None))
 
+    async def time_insert_many(self) -> float:
+        """Seconds for insert_many of the documents into an emptied collection."""
+        await self.db.book.drop()
+        gc.collect()
+        start = time.perf_counter()
+        await self.db.book.insert_many(self.docs)
+        return time.perf_counter() - start
+
     async def insert_as_upserts(self) -> float:
         """Seconds for what save_all sends, by hand: one bulk_write of upserts by _id."""
         await self.db.book.drop()
@@ -150,6 +160,12 @@ class Raw(_Contender):
         gc.collect()
         start = time.perf_counter()
         await self.db.book.bulk_write(operations)
+        return time.perf_counter() - start
+
+    async def time_find_all(self) -> float:
+        gc.collect()
+        start = time.perf_counter()
+        assert await self.find_all() == len(self.docs)
         return time.perf_counter() - start
 
     async def find_all_into_pydantic(self) -> float:
@@ -405,11 +421,21 @@ async def _round(
             start = time.perf_counter()
             await step(contender)
             seconds[contender.name][op] += time.perf_counter() - start
+    # The side comparisons are ratios of two runs made back to back, a few times
+    # over (the median is kept), so that the machine's load hits both alike.
     baseline = next(c for c in order if isinstance(c, Raw))
-    seconds[baseline.name][FIND_FLOOR] = await baseline.find_all_into_pydantic()
-    seconds[baseline.name][UPSERTS] = await baseline.insert_as_upserts()
     ours = next(c for c in order if type(c) is Ours)
-    seconds[ours.name][NEW_MODELS] = await ours.insert_new_models(docs)
+    side: dict[str, list[float]] = {UPSERTS: [], NEW_MODELS: [], FIND_FLOOR: []}
+    for _ in range(SIDE_PAIRS):
+        insert = await baseline.time_insert_many()
+        side[UPSERTS].append(await baseline.insert_as_upserts() / insert)
+        insert = await baseline.time_insert_many()
+        side[NEW_MODELS].append(await ours.insert_new_models(docs) / insert)
+        find = await baseline.time_find_all()
+        side[FIND_FLOOR].append(await baseline.find_all_into_pydantic() / find)
+    seconds[baseline.name][UPSERTS] = statistics.median(side[UPSERTS])
+    seconds[baseline.name][FIND_FLOOR] = statistics.median(side[FIND_FLOOR])
+    seconds[ours.name][NEW_MODELS] = statistics.median(side[NEW_MODELS])
     for contender in order:
         assert await contender.find_all() == len(docs), contender.name
     return seconds
@@ -455,18 +481,10 @@ def run(quick: bool) -> dict[str, Any]:
     counts = {op: count // 5 for op, count in COUNTS.items()} if quick else dict(COUNTS)
     with ServerProcess() as server:
         times = asyncio.run(_measure(server.url, rounds, counts))
-    find_floor = times[BASELINE].pop(FIND_FLOOR)
-    find_floor_ratio = statistics.median(
-        floor / raw for floor, raw in zip(find_floor, times[BASELINE]["find all"], strict=True)
-    )
-    upserts = times[BASELINE].pop(UPSERTS)
-    upserts_ratio = statistics.median(
-        up / insert for up, insert in zip(upserts, times[BASELINE]["insert"], strict=True)
-    )
-    new_models = times[Ours.name].pop(NEW_MODELS)
-    new_models_ratio = statistics.median(
-        new / insert for new, insert in zip(new_models, times[BASELINE]["insert"], strict=True)
-    )
+    # Each round stored these as ratios already (see _round).
+    find_floor_ratio = statistics.median(times[BASELINE].pop(FIND_FLOOR))
+    upserts_ratio = statistics.median(times[BASELINE].pop(UPSERTS))
+    new_models_ratio = statistics.median(times[Ours.name].pop(NEW_MODELS))
     contenders: dict[str, Any] = {}
     for name, by_op in times.items():
         contenders[name] = {
