@@ -65,6 +65,8 @@ OPERATIONS = tuple(COUNTS)
 SLICES = 10
 # Back-to-back pairs per round for the side comparisons (upserts, new models, find floor).
 SIDE_PAIRS = 3
+GIVEN_IDS_PAIRED = "save_all with given ids, paired"
+FIND_PAIRED = "find all, paired"
 # Raw pymongo also sends save_all's writes by hand, to tell the server's share from the ODM's.
 UPSERTS = "insert as bulk upserts"
 NEW_MODELS = "save_all of new models with automatic ids"
@@ -234,6 +236,21 @@ class Ours(_Contender):
 
     async def insert(self) -> None:
         await self.engine.save_all(self.books)
+
+    async def time_save_all_given_ids(self, docs: list[dict[str, Any]]) -> float:
+        """Seconds for the insert column's save_all (models with given ids: upserts)."""
+        await self.engine.database.book.drop()
+        books = [Book(**_fields(d), id=d["_id"]) for d in docs]
+        gc.collect()
+        start = time.perf_counter()
+        await self.engine.save_all(books)
+        return time.perf_counter() - start
+
+    async def time_find_all(self) -> float:
+        gc.collect()
+        start = time.perf_counter()
+        await self.find_all()
+        return time.perf_counter() - start
 
     async def insert_new_models(self, docs: list[dict[str, Any]]) -> float:
         """Seconds for save_all of new models as users make them (automatic ids): inserts.
@@ -425,17 +442,29 @@ async def _round(
     # over (the median is kept), so that the machine's load hits both alike.
     baseline = next(c for c in order if isinstance(c, Raw))
     ours = next(c for c in order if type(c) is Ours)
-    side: dict[str, list[float]] = {UPSERTS: [], NEW_MODELS: [], FIND_FLOOR: []}
+    side: dict[str, list[float]] = {
+        UPSERTS: [],
+        NEW_MODELS: [],
+        FIND_FLOOR: [],
+        GIVEN_IDS_PAIRED: [],
+        FIND_PAIRED: [],
+    }
     for _ in range(SIDE_PAIRS):
+        insert = await baseline.time_insert_many()
+        side[GIVEN_IDS_PAIRED].append(await ours.time_save_all_given_ids(docs) / insert)
         insert = await baseline.time_insert_many()
         side[UPSERTS].append(await baseline.insert_as_upserts() / insert)
         insert = await baseline.time_insert_many()
         side[NEW_MODELS].append(await ours.insert_new_models(docs) / insert)
         find = await baseline.time_find_all()
         side[FIND_FLOOR].append(await baseline.find_all_into_pydantic() / find)
+        find = await baseline.time_find_all()
+        side[FIND_PAIRED].append(await ours.time_find_all() / find)
     seconds[baseline.name][UPSERTS] = statistics.median(side[UPSERTS])
     seconds[baseline.name][FIND_FLOOR] = statistics.median(side[FIND_FLOOR])
     seconds[ours.name][NEW_MODELS] = statistics.median(side[NEW_MODELS])
+    seconds[ours.name][GIVEN_IDS_PAIRED] = statistics.median(side[GIVEN_IDS_PAIRED])
+    seconds[ours.name][FIND_PAIRED] = statistics.median(side[FIND_PAIRED])
     for contender in order:
         assert await contender.find_all() == len(docs), contender.name
     return seconds
@@ -452,6 +481,8 @@ async def _measure(
     times[BASELINE][UPSERTS] = []
     times[BASELINE][FIND_FLOOR] = []
     times[Ours.name][NEW_MODELS] = []
+    times[Ours.name][GIVEN_IDS_PAIRED] = []
+    times[Ours.name][FIND_PAIRED] = []
     for contender in contenders:
         await contender.open()
     try:
@@ -485,6 +516,8 @@ def run(quick: bool) -> dict[str, Any]:
     find_floor_ratio = statistics.median(times[BASELINE].pop(FIND_FLOOR))
     upserts_ratio = statistics.median(times[BASELINE].pop(UPSERTS))
     new_models_ratio = statistics.median(times[Ours.name].pop(NEW_MODELS))
+    given_ids_paired = statistics.median(times[Ours.name].pop(GIVEN_IDS_PAIRED))
+    find_paired = statistics.median(times[Ours.name].pop(FIND_PAIRED))
     contenders: dict[str, Any] = {}
     for name, by_op in times.items():
         contenders[name] = {
@@ -510,6 +543,9 @@ def run(quick: bool) -> dict[str, Any]:
         "raw_bulk_upserts_over_insert_many": upserts_ratio,
         # Raw find plus plain pydantic validation of every document, over raw find's time.
         "raw_find_into_pydantic_over_raw_find": find_floor_ratio,
+        # The insert and find all columns' figures for odmantic_fastapi on pymongo async,
+        # measured again as back-to-back pairs with raw pymongo (see _round).
+        "paired": {"insert": given_ids_paired, "find all": find_paired},
         # save_all of new models with automatic ids (inserts), over insert_many's time.
         "save_all_new_models_over_insert_many": new_models_ratio,
     }
