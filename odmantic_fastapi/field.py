@@ -172,7 +172,7 @@ class ODMBaseField:
         field = self.pydantic_field
         assert field is not None
         if field.default_factory is not None:
-            return field.default_factory()  # type: ignore[call-arg]
+            return field.default_factory()  # type: ignore[call-arg]  # ODM factories take no data
         return field.default
 
 
@@ -379,13 +379,13 @@ class FieldProxy:
     def lte(self, value: Any) -> QueryExpression:
         return lte(self, value)
 
-    def __eq__(self, value: Any) -> QueryExpression:  # type: ignore[override]
+    def __eq__(self, value: Any) -> QueryExpression:  # type: ignore[override]  # builds a query
         return eq(self, value)
 
     def eq(self, value: Any) -> QueryExpression:
         return eq(self, value)
 
-    def __ne__(self, value: Any) -> QueryExpression:  # type: ignore[override]
+    def __ne__(self, value: Any) -> QueryExpression:  # type: ignore[override]  # builds a query
         return ne(self, value)
 
     def ne(self, value: Any) -> QueryExpression:

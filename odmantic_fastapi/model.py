@@ -150,8 +150,7 @@ class _BaseODMModel(BaseModel):
             return modified
         if name == "__pydantic_model__":
             return type(self).__pydantic_model__
-        # pydantic defines __getattr__ only outside type checking (for private attributes).
-        return super().__getattr__(name)  # type: ignore[misc]
+        return super().__getattr__(name)  # type: ignore[misc]  # pydantic hides __getattr__ from type checkers
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -345,7 +344,7 @@ class _BaseODMModel(BaseModel):
         value = raw_doc.get(key, own)
         if value == own:
             return cls
-        hierarchy = cast(type[Model], cls).__polymorphic_root__.__hierarchy__  # type: ignore[union-attr]
+        hierarchy = cast(type[Model], cls).__polymorphic_root__.__hierarchy__  # type: ignore[union-attr]  # set with __discriminator__
         target = hierarchy.get(value) if isinstance(value, str) else None
         if target is None or not issubclass(target, cls):
             error = ODManticCustomError(

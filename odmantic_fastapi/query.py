@@ -45,7 +45,7 @@ class QueryExpression(dict[str, Any]):
     def __repr__(self) -> str:
         return f"QueryExpression({dict.__repr__(self)})" if self else "QueryExpression()"
 
-    def __or__(self, other: "QueryExpression | dict[str, Any]") -> "QueryExpression":  # type: ignore[override]
+    def __or__(self, other: "QueryExpression | dict[str, Any]") -> "QueryExpression":  # type: ignore[override]  # | is $or, not dict union
         return or_(self, other)
 
     def __and__(self, other: "QueryExpression | dict[str, Any]") -> "QueryExpression":

@@ -10,6 +10,7 @@ from typing import (
     Any,
     ClassVar,
     TypeVar,
+    cast,
     dataclass_transform,
     get_args,
     get_origin,
@@ -55,5 +56,5 @@ def is_type_argument_subclass(
 def get_first_type_argument_subclassing(type_: Any, cls: type[T]) -> type[T] | None:
     for arg in get_args(type_):
         if lenient_issubclass(arg, cls):
-            return arg  # type: ignore[no-any-return]
+            return cast(type[T], arg)
     return None
