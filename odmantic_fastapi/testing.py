@@ -259,5 +259,5 @@ class Faults:
 def faults(mongodb_client: MongoClient[dict[str, object]]) -> Iterator[Faults]:
     """Fault injection into the test session's server; every fail point is off afterwards."""
     yield Faults(mongodb_client)
-    for name in ("failCommand", "onPrimaryTransactionalWrite"):
+    for name in ("failCommand", "failGetMoreAfterCursorCheckout", "onPrimaryTransactionalWrite"):
         mongodb_client.admin.command("configureFailPoint", name, mode="off")

@@ -249,7 +249,7 @@ class ChangeStreams:
                 "an invalidate notification.",
             )
         if token.seq > self.seq:
-            raise CommandError(_FATAL, "cannot resume stream; the resume token was not found.")
+            raise _fatal("cannot resume stream; the resume token was not found.")
         if token.seq < oldest - 1:
             raise _history_lost()
         return token.seq, None
@@ -374,11 +374,10 @@ class ChangeStreams:
         results = run_pipeline([event], stream.pipeline, _NoLookups())
         for result in results:
             if result.get("_id") != event["_id"]:
-                raise CommandError(
-                    _FATAL,
+                raise _fatal(
                     "Encountered an event whose _id field, which contains the resume token, "
                     "was modified by the pipeline. Modifying the _id field of an event makes it "
-                    "impossible to resume the stream from that point.",
+                    "impossible to resume the stream from that point."
                 )
         return results
 
@@ -447,6 +446,11 @@ class ChangeStreams:
         for cursor_id, stream in list(self.streams.items()):
             if now - stream.last_used > idle_seconds:
                 del self.streams[cursor_id]
+
+
+def _fatal(errmsg: str) -> CommandError:
+    """ChangeStreamFatalError (280): the driver must not resume."""
+    return CommandError(_FATAL, errmsg, labels=["NonResumableChangeStreamError"])
 
 
 def _history_lost() -> CommandError:

@@ -48,7 +48,33 @@ _WRITE_COMMANDS = frozenset(
     {"insert", "update", "delete", "findAndModify", "findandmodify", "bulkWrite"}
 )
 _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
-_FAIL_POINTS = ("failCommand", "onPrimaryTransactionalWrite")
+_FAIL_POINTS = ("failCommand", "failGetMoreAfterCursorCheckout", "onPrimaryTransactionalWrite")
+# A change stream's getMore failing with one of these is labelled ResumableChangeStreamError.
+_RESUMABLE_CHANGE_STREAM_CODES = RETRYABLE_CODES | {43, 63, 133, 150, 234, 13388}
+# Names of codes fail points are commonly set to, which the server never raises itself.
+_FAULT_CODE_NAMES = {
+    6: "HostUnreachable",
+    7: "HostNotFound",
+    24: "LockTimeout",
+    63: "StaleShardVersion",
+    64: "WriteConcernFailed",
+    89: "NetworkTimeout",
+    91: "ShutdownInProgress",
+    133: "FailedToSatisfyReadPreference",
+    134: "ReadConcernMajorityNotAvailableYet",
+    150: "StaleEpoch",
+    189: "PrimarySteppedDown",
+    234: "RetryChangeStream",
+    262: "ExceededTimeLimit",
+    9001: "SocketException",
+    10107: "NotWritablePrimary",
+    11600: "InterruptedAtShutdown",
+    11601: "Interrupted",
+    11602: "InterruptedDueToReplStateChange",
+    13388: "StaleConfig",
+    13435: "NotPrimaryNoSecondaryOk",
+    13436: "NotPrimaryOrSecondary",
+}
 
 
 class CloseConnection(ConnectionError):
@@ -127,13 +153,20 @@ def error_labels(
     txn: TxnOptions,
     *,
     write_concern_error: bool = False,
+    change_stream: bool = False,
 ) -> list[str]:
-    """The labels mongod itself attaches to an error a command ``name`` fails with."""
+    """The labels mongod itself attaches to an error a command ``name`` fails with.
+
+    ``change_stream``: the command is a getMore on a change stream cursor.
+    """
     labels: list[str] = []
+    if change_stream and code in _RESUMABLE_CHANGE_STREAM_CODES:
+        labels.append("ResumableChangeStreamError")
     ends = name in _ENDS_TRANSACTION
     in_transaction = txn.in_transaction or (ends and txn.txn_number is not None)
-    transient = code in _TRANSIENT_CODES or code in _NOT_PRIMARY_CODES
-    if in_transaction and not ends and not write_concern_error and transient:
+    # "Not primary" errors are transient for a statement, not for commit or abort.
+    transient = code in _TRANSIENT_CODES or (not ends and code in _NOT_PRIMARY_CODES)
+    if in_transaction and not write_concern_error and transient:
         labels.append("TransientTransactionError")
     retryable_write = ends or (txn.retryable_write and name in _WRITE_COMMANDS)
     if retryable_write and txn.txn_number is not None and code in RETRYABLE_CODES:
@@ -176,10 +209,11 @@ class FailPoints:
         """The fault to inject into this command, if an armed fail point fires for it."""
         if not self.enabled or ctx.name == "configureFailPoint":
             return None
-        fault = self._fail_command(conn, ctx)
-        if fault is None:
-            fault = self._transactional_write(ctx)
-        return fault
+        return (
+            self._fail_command(conn, ctx)
+            or self._get_more_after_checkout(ctx)
+            or self._transactional_write(ctx)
+        )
 
     def _fail_command(self, conn: "Connection", ctx: Context) -> InjectedFault | None:
         point = self.points["failCommand"]
@@ -205,18 +239,30 @@ class FailPoints:
                 fault.block_seconds = max(float(block_ms), 0.0) / 1000
         code = data.get("errorCode")
         if isinstance(code, int) and not isinstance(code, bool):
-            labels = data.get("errorLabels")
-            fault.error = CommandError(
-                code,
-                "Failing command via 'failCommand' failpoint",
-                labels=labels
-                if isinstance(labels, list)
-                else error_labels(code, ctx.name, ctx.txn),
+            fault.error = _injected_error(
+                code, "Failing command via 'failCommand' failpoint", data, ctx
             )
         wce = data.get("writeConcernError")
         if isinstance(wce, Mapping):
             fault.write_concern_error = dict(wce)
         return fault
+
+    def _get_more_after_checkout(self, ctx: Context) -> InjectedFault | None:
+        point = self.points["failGetMoreAfterCursorCheckout"]
+        if point.mode.kind == "off" or ctx.name != "getMore" or not point.mode.fire():
+            return None
+        point.entered += 1
+        data = point.data
+        if data.get("closeConnection"):
+            return InjectedFault(close_before=True)
+        code = data.get("errorCode")
+        if not isinstance(code, int) or isinstance(code, bool):
+            return None
+        return InjectedFault(
+            error=_injected_error(
+                code, "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint", data, ctx
+            )
+        )
 
     def _transactional_write(self, ctx: Context) -> InjectedFault | None:
         point = self.points["onPrimaryTransactionalWrite"]
@@ -228,16 +274,19 @@ class FailPoints:
             return None
         point.entered += 1
         data = point.data
+        close = bool(data.get("closeConnection", True))
         code = data.get("failBeforeCommitExceptionCode")
         if isinstance(code, int) and not isinstance(code, bool):
+            # The write fails before it is applied; the client sees the connection
+            # close (as mongod ends the session first) unless closeConnection is false.
+            if close:
+                return InjectedFault(close_before=True)
             return InjectedFault(
-                error=CommandError(
-                    code,
-                    "Failing write via 'onPrimaryTransactionalWrite' failpoint",
-                    labels=error_labels(code, ctx.name, ctx.txn),
+                error=_injected_error(
+                    code, "Failing write via 'onPrimaryTransactionalWrite' failpoint", {}, ctx
                 )
             )
-        return InjectedFault(close_after=bool(data.get("closeConnection", True)))
+        return InjectedFault(close_after=close)
 
     @staticmethod
     def add_write_concern_error(
@@ -259,6 +308,24 @@ class FailPoints:
             )
         if labels:
             reply["errorLabels"] = list(dict.fromkeys([*reply.get("errorLabels", []), *labels]))
+
+
+def _injected_error(code: int, errmsg: str, data: Mapping[str, Any], ctx: Context) -> CommandError:
+    """The error a fail point answers with: its labels, or those mongod would attach."""
+    labels = data.get("errorLabels")
+    if not isinstance(labels, list):
+        cursor_id = ctx.cmd.get("getMore") if ctx.name == "getMore" else None
+        labels = error_labels(
+            code,
+            ctx.name,
+            ctx.txn,
+            change_stream=isinstance(cursor_id, int)
+            and cursor_id in ctx.server.change_streams.streams,
+        )
+    error = CommandError(code, errmsg, labels=labels)
+    if code in _FAULT_CODE_NAMES:
+        error.code_name = _FAULT_CODE_NAMES[code]
+    return error
 
 
 def _app_name(conn: "Connection") -> str | None:

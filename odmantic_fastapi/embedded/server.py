@@ -30,7 +30,7 @@ from .consistency import ClusterClock, SnapshotReads, check_write_concern, parse
 from .cursors import CursorRegistry
 from .errors import CommandError
 from .evaluation import budget
-from .failpoints import CloseConnection, FailPoints
+from .failpoints import CloseConnection, FailPoints, InjectedFault
 from .storage.journal import Journal, JournalWriteError
 from .storage.recovery import capture_state, replay
 from .storage.store import LockWait, Store
@@ -347,7 +347,7 @@ class MongoServer:
             assert txn.txn_number is not None
             stored = session.retry_replies.get(txn.txn_number)
             if stored is not None:
-                return stored
+                return self._after_fault(fault, stored, ctx)
         dropped = list(self.store.databases.get(db, {})) if name == "dropDatabase" else []
         deadline = budget.set_deadline(ctx.max_time_deadline(), self._stopping)
         try:
@@ -400,12 +400,19 @@ class MongoServer:
                 session.state = TransactionState.ABORTED
                 session.abort_reason = "its commit could not be journalled"
             return _storage_error(exc).to_reply()
-        if fault is not None:
-            if fault.close_after:
-                raise CloseConnection("closed by the onPrimaryTransactionalWrite fail point")
-            if fault.write_concern_error is not None and reply.get("ok") == 1.0:
-                reply = dict(reply)
-                self.fail_points.add_write_concern_error(reply, fault.write_concern_error, ctx)
+        return self._after_fault(fault, reply, ctx)
+
+    def _after_fault(
+        self, fault: InjectedFault | None, reply: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        """What a fired fail point does once the command has run (or was answered from memory)."""
+        if fault is None:
+            return reply
+        if fault.close_after:
+            raise CloseConnection("closed by the onPrimaryTransactionalWrite fail point")
+        if fault.write_concern_error is not None and reply.get("ok") == 1.0:
+            reply = dict(reply)
+            self.fail_points.add_write_concern_error(reply, fault.write_concern_error, ctx)
         return reply
 
     async def _persist(self, ctx: Context, retry: dict[str, Any] | None) -> None:

@@ -34,6 +34,7 @@ def client(test_server: EmbeddedServer) -> Iterator[Client]:
     finally:
         c.admin.command("configureFailPoint", "failCommand", mode="off")
         c.admin.command("configureFailPoint", "onPrimaryTransactionalWrite", mode="off")
+        c.admin.command("configureFailPoint", "failGetMoreAfterCursorCheckout", mode="off")
         c.close()
 
 
@@ -251,19 +252,71 @@ def test_network_error_after_the_write_is_retried_and_applied_once(
     assert client.db[coll_name].find_one({"_id": 1}) == {"_id": 1, "n": 1}
 
 
-def test_fail_before_commit_exception_code_fails_before_the_write(
+def test_fail_before_commit_closes_the_connection_before_the_write(
     test_server: EmbeddedServer, client: Client, coll_name: str
 ) -> None:
+    data = {"failBeforeCommitExceptionCode": 1}
     client.admin.command(
-        "configureFailPoint",
-        "onPrimaryTransactionalWrite",
-        mode={"times": 1},
-        data={"failBeforeCommitExceptionCode": 2},
+        "configureFailPoint", "onPrimaryTransactionalWrite", mode={"times": 1}, data=data
+    )
+    client.db[coll_name].insert_one({"_id": 1})  # the driver retries after the network error
+    assert fired(client, "onPrimaryTransactionalWrite") == 1
+    assert client.db[coll_name].count_documents({}) == 1
+    data = {"failBeforeCommitExceptionCode": 2, "closeConnection": False}
+    client.admin.command(
+        "configureFailPoint", "onPrimaryTransactionalWrite", mode={"times": 1}, data=data
     )
     with pytest.raises(OperationFailure) as info:
-        client.db[coll_name].insert_one({"a": 1})
+        client.db[coll_name].insert_one({"_id": 2})
     assert info.value.code == 2
-    assert client.db[coll_name].count_documents({}) == 0
+    assert client.db[coll_name].count_documents({}) == 1
+
+
+def test_a_retry_answered_from_memory_still_gets_the_write_concern_error(
+    client: Client, coll_name: str
+) -> None:
+    fail(
+        client,
+        {"times": 2},
+        failCommands=["insert"],
+        writeConcernError={"code": 262, "errmsg": "ExceededTimeLimit"},
+    )
+    with pytest.raises(WriteConcernError) as info:
+        client.db[coll_name].insert_one({"_id": 1})
+    assert info.value.has_error_label("RetryableWriteError")
+    assert fired(client) == 2
+    assert client.db[coll_name].count_documents({}) == 1
+
+
+def test_a_change_stream_resumes_after_a_get_more_failure(client: Client, coll_name: str) -> None:
+    coll = client.db[coll_name]
+    with coll.watch(max_await_time_ms=50) as stream:
+        client.admin.command(
+            "configureFailPoint",
+            "failGetMoreAfterCursorCheckout",
+            mode={"times": 1},
+            data={"errorCode": 6},
+        )
+        coll.insert_one({"_id": 1})
+        event = None
+        for _ in range(50):
+            event = stream.try_next()
+            if event is not None:
+                break
+    assert fired(client, "failGetMoreAfterCursorCheckout") == 1
+    assert event is not None and event["documentKey"] == {"_id": 1}
+
+
+def test_no_such_transaction_on_commit_is_transient(client: Client, coll_name: str) -> None:
+    fail(client, {"times": 1}, failCommands=["commitTransaction"], errorCode=251)
+    with client.start_session() as session:
+        session.start_transaction()
+        client.db[coll_name].insert_one({"_id": 1}, session=session)
+        with pytest.raises(OperationFailure) as info:
+            session.commit_transaction()
+    assert info.value.has_error_label("TransientTransactionError")
+    assert info.value.details is not None
+    assert info.value.details["codeName"] == "NoSuchTransaction"
 
 
 def test_commit_failure_is_unknown_commit_result_and_the_retry_commits(
