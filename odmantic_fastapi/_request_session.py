@@ -15,18 +15,21 @@ sent (background tasks run then), engine calls go to the database on their own.
 """
 
 import contextvars
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from pymongo.client_session import ClientSession
 
-from .session import AIOSession, SyncSession
+from ._driver import TransactionOptions, TransactionSettings
+from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
 
 if TYPE_CHECKING:
     from .engine import AIOEngine, SyncEngine
 
 __all__ = [
     "RequestSession",
+    "RequestTransaction",
     "SyncRequestSession",
+    "SyncRequestTransaction",
     "closed_message",
     "current_session",
     "joined_session",
@@ -72,6 +75,25 @@ class RequestSession(AIOSession):
         self.phase.check()
         return super().get_driver_session()
 
+    def transaction(self, **options: Unpack[TransactionSettings]) -> "RequestTransaction":
+        return RequestTransaction(self, TransactionOptions(**options))
+
+
+class RequestTransaction(AIOTransaction):
+    """The request's transaction: after the commit or abort it says why it refuses use.
+
+    A plain ended transaction says "transaction not started", as ODMantic's
+    does; inside a request the useful answer is where the write belongs.
+    """
+
+    def __init__(self, session: RequestSession, options: TransactionOptions) -> None:
+        super().__init__(session, options)
+        self.phase = session.phase
+
+    def get_driver_session(self) -> Any:
+        self.phase.check()
+        return super().get_driver_session()
+
 
 class SyncRequestSession(SyncSession):
     """The synchronous counterpart of :class:`RequestSession`, for ``def`` routes."""
@@ -79,6 +101,21 @@ class SyncRequestSession(SyncSession):
     def __init__(self, engine: "SyncEngine") -> None:
         super().__init__(engine)
         self.phase = _Phase()
+
+    def get_driver_session(self) -> ClientSession:
+        self.phase.check()
+        return super().get_driver_session()
+
+    def transaction(self, **options: Unpack[TransactionSettings]) -> "SyncRequestTransaction":
+        return SyncRequestTransaction(self, TransactionOptions(**options))
+
+
+class SyncRequestTransaction(SyncTransaction):
+    """The synchronous counterpart of :class:`RequestTransaction`."""
+
+    def __init__(self, session: SyncRequestSession, options: TransactionOptions) -> None:
+        super().__init__(session, options)
+        self.phase = session.phase
 
     def get_driver_session(self) -> ClientSession:
         self.phase.check()

@@ -28,7 +28,14 @@ from pymongo.errors import PyMongoError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._request_session import RequestSession, SyncRequestSession, closed_message, current_session
+from ._request_session import (
+    RequestSession,
+    RequestTransaction,
+    SyncRequestSession,
+    SyncRequestTransaction,
+    closed_message,
+    current_session,
+)
 from ._retry import Retry, backoff, commit_steps, commit_with_retry, is_transient
 from ._steps import run_sync
 from .connect import Engines
@@ -74,9 +81,9 @@ class RequestDatabase:
         self.max_attempts = 1
         self.transient_failure = False
         self._session: RequestSession | None = None
-        self._transaction: AIOTransaction | None = None
+        self._transaction: RequestTransaction | None = None
         self._sync_session: SyncRequestSession | None = None
-        self._sync_transaction: SyncTransaction | None = None
+        self._sync_transaction: SyncRequestTransaction | None = None
         self._lock = asyncio.Lock()
         self._sync_lock = threading.Lock()
 

@@ -393,6 +393,20 @@ def streaming_app(settings: MongoSettings) -> FastAPI:
 
         return StreamingResponse(body())
 
+    @app.post("/sync-stream")
+    def sync_stream(tx: SyncTransactionDep) -> StreamingResponse:
+        tx.save(Note(text="in-route"))
+
+        def body() -> Any:
+            yield b"first chunk\n"
+            try:
+                tx.save(Note(text="in-body"))
+            except RuntimeError as exc:
+                errors.append(str(exc))
+            yield b"last chunk\n"
+
+        return StreamingResponse(body())
+
     @app.post("/background")
     async def background(
         tx: TransactionDep, engine: EngineDep, tasks: BackgroundTasks
@@ -408,13 +422,15 @@ def streaming_app(settings: MongoSettings) -> FastAPI:
     return app
 
 
-@pytest.mark.parametrize("how", ["transaction", "engine-without-session"])
+@pytest.mark.parametrize(
+    "path", ["/stream/transaction", "/stream/engine-without-session", "/sync-stream"]
+)
 async def test_5_a_write_in_the_response_body_is_refused(
-    serve: Any, settings: MongoSettings, reader: Any, how: str
+    serve: Any, settings: MongoSettings, reader: Any, path: str
 ) -> None:
     app = streaming_app(settings)
     client = await serve(app)
-    response = await client.post(f"/stream/{how}")
+    response = await client.post(path)
     assert response.status_code == 200
     assert response.text == "first chunk\nlast chunk\n"
     assert app.state.errors == [CLOSED]
