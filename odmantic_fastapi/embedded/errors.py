@@ -56,6 +56,7 @@ CODE_NAMES: dict[int, str] = {
     115: "CommandNotSupported",
     125: "CommandFailed",
     168: "InvalidPipelineOperator",
+    175: "QueryPlanKilled",
     197: "InvalidIndexSpecificationOption",
     225: "TransactionTooOld",
     239: "SnapshotTooOld",

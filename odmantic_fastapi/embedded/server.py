@@ -25,7 +25,7 @@ from bson import ObjectId
 from . import commands as _commands  # noqa: F401 - registers the command handlers
 from .auth import ScramConversation, UserStore
 from .change_streams import ChangeStreams
-from .commands._base import COMMANDS, Context, journal_op
+from .commands._base import COMMANDS, Context, Handler, journal_op
 from .consistency import ClusterClock, SnapshotReads, check_write_concern, parse_read_concern
 from .cursors import CursorRegistry
 from .errors import CommandError
@@ -55,6 +55,18 @@ _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
 # What a connection may run before it authenticates, when users are configured.
 _BEFORE_AUTHENTICATION = frozenset({"hello", "isMaster", "ismaster", "saslStart", "saslContinue"})
 _HOUSEKEEPING_SECONDS = 1.0
+# Commands that never change data: they run without the write gate (see commands._writing).
+_NEVER_WRITE = frozenset(
+    {
+        "find", "getMore", "killCursors", "count", "distinct", "aggregate",
+        "listCollections", "listIndexes", "listDatabases", "dbStats", "collStats",
+        "hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo", "serverStatus",
+        "hostInfo", "whatsmyuri", "connectionStatus", "getCmdLineOpts", "getLog",
+        "listCommands", "getParameter", "replSetGetStatus", "getFreeMonitoringStatus",
+        "saslStart", "saslContinue", "abortTransaction", "endSessions", "killSessions",
+        "killAllSessions", "refreshSessions", "configureFailPoint",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -117,6 +129,8 @@ class MongoServer:
         self._housekeeping: asyncio.Task[None] | None = None
         self._checkpointing: asyncio.Task[None] | None = None
         self._checkpoint_lock = asyncio.Lock()
+        # Held by a command from its first write until its record is queued (see commands._writing).
+        self.write_gate = asyncio.Lock()
         # Set by stop(): evaluation loops (worker threads too) end their command with 11600.
         self._stopping = threading.Event()
         self._last_ttl_run = 0.0
@@ -348,9 +362,41 @@ class MongoServer:
             stored = session.retry_replies.get(txn.txn_number)
             if stored is not None:
                 return self._after_fault(fault, stored, ctx)
-        dropped = list(self.store.databases.get(db, {})) if name == "dropDatabase" else []
+        ctx.gated = name not in _NEVER_WRITE
+        try:
+            reply = await self._run(ctx, handler)
+            retry = self._keep_retry_reply(ctx, reply)
+            durable = self._queue_record(ctx, retry)
+        finally:
+            ctx.let_gate_go()
+        try:
+            await _all_durable(durable)
+        except JournalWriteError as exc:
+            # Memory is rolled back to what the journal holds already (see
+            # _roll_back_to_durable); no stored reply may answer a retry.
+            if retry is not None and session is not None and txn.txn_number is not None:
+                session.retry_replies.pop(txn.txn_number, None)
+            if ctx.commit_marker is not None and session is not None:
+                session.state = TransactionState.ABORTED
+                session.abort_reason = "its commit could not be journalled"
+            return _storage_error(exc).to_reply()
+        if (
+            self.journal is not None
+            and self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes
+            and not self._checkpoint_lock.locked()
+        ):
+            # In the background: the write is durable already, and a failed
+            # checkpoint only postpones trimming the journal.
+            self._checkpointing = asyncio.create_task(self.checkpoint())
+        return self._after_fault(fault, reply, ctx)
+
+    async def _run(self, ctx: Context, handler: Handler) -> dict[str, Any]:
+        """Run the handler under the command's time limit; errors become error replies."""
+        txn, session, name = ctx.txn, ctx.txn.session, ctx.name
+        dropped = list(self.store.databases.get(ctx.db, {})) if name == "dropDatabase" else []
         deadline = budget.set_deadline(ctx.max_time_deadline(), self._stopping)
         try:
+            await ctx.take_gate()
             reply = await handler(ctx)
             self.change_streams.after_command(ctx, dropped)
             if txn.in_transaction and session is not None and reply.get("writeErrors"):
@@ -378,29 +424,22 @@ class MongoServer:
                     reply["atClusterTime"] = at
             if session is None:
                 self.snapshot_reads.done(ctx.snapshot)
-        retry: dict[str, Any] | None = None
+        return reply
+
+    def _keep_retry_reply(self, ctx: Context, reply: dict[str, Any]) -> dict[str, Any] | None:
+        """Remember a retryable write's reply; returns its journal form (None for others)."""
+        txn, session = ctx.txn, ctx.txn.session
         if (
             txn.retryable_write
-            and name in _WRITE_COMMANDS
+            and ctx.name in _WRITE_COMMANDS
             and session is not None
             and reply.get("ok") == 1.0
             and not reply.get("writeErrors")
         ):
             assert txn.txn_number is not None
             session.retry_replies[txn.txn_number] = reply
-            retry = {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
-        try:
-            await self._persist(ctx, retry)
-        except JournalWriteError as exc:
-            # Memory is rolled back to what the journal holds already (see
-            # _roll_back_to_durable); no stored reply may answer a retry.
-            if retry is not None and session is not None and txn.txn_number is not None:
-                session.retry_replies.pop(txn.txn_number, None)
-            if ctx.commit_marker is not None and session is not None:
-                session.state = TransactionState.ABORTED
-                session.abort_reason = "its commit could not be journalled"
-            return _storage_error(exc).to_reply()
-        return self._after_fault(fault, reply, ctx)
+            return {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
+        return None
 
     def _after_fault(
         self, fault: InjectedFault | None, reply: dict[str, Any], ctx: Context
@@ -415,13 +454,20 @@ class MongoServer:
             self.fail_points.add_write_concern_error(reply, fault.write_concern_error, ctx)
         return reply
 
-    async def _persist(self, ctx: Context, retry: dict[str, Any] | None) -> None:
-        """Make the command's effects durable before the client hears about them."""
+    def _queue_record(
+        self, ctx: Context, retry: dict[str, Any] | None
+    ) -> list[asyncio.Future[None]]:
+        """Queue the command's (last) journal record; returns every record of it not yet fsynced.
+
+        Runs while the command still holds the write gate, so records are
+        queued in the order their writes changed memory.
+        """
         if self.journal is None:
-            return
+            return ctx.journaled
         record: dict[str, Any] = {}
-        if ctx.catalog:
-            record["catalog"] = ctx.catalog
+        catalog = ctx.unjournaled_catalog()
+        if catalog:
+            record["catalog"] = catalog
         if ctx.ops:
             record["ops"] = ctx.ops
         if retry is not None:
@@ -429,21 +475,19 @@ class MongoServer:
         if ctx.commit_marker is not None:
             record["committed"] = ctx.commit_marker
         if not record:
-            return
-        await self.journal.append_nowait(record)
-        if (
-            self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes
-            and not self._checkpoint_lock.locked()
-        ):
-            # In the background: the write is durable already, and a failed
-            # checkpoint only postpones trimming the journal.
-            self._checkpointing = asyncio.create_task(self.checkpoint())
+            return ctx.journaled
+        return [*ctx.journaled, self.journal.append_nowait(record)]
 
     async def checkpoint(self) -> None:
         """Write the whole committed state so the journal can start afresh."""
         async with self._checkpoint_lock:
-            if self.journal is not None:
-                await self.journal.checkpoint(capture_state(self))
+            if self.journal is None:
+                return
+            # The state is captured (and the journal switched) while no write
+            # is half journalled.
+            async with self.write_gate:
+                written = self.journal.checkpoint(capture_state(self))
+            await written
 
     def _roll_back_to_durable(self, error: JournalWriteError) -> None:
         """After a failed journal write: make memory hold exactly what the journal holds.
@@ -492,6 +536,10 @@ class MongoServer:
                 log.exception("housekeeping failed")
 
     async def _expire_ttl(self) -> None:
+        async with self.write_gate:
+            await self._expire_ttl_now()
+
+    async def _expire_ttl_now(self) -> None:
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         ops: list[dict[str, Any]] = []
         for coll, key in list(self.store.expired_documents(now)):
@@ -504,8 +552,9 @@ class MongoServer:
                 continue  # held by an open transaction; the next pass retries
             ops.append(journal_op(coll.namespace, doc["_id"], None))
         if ops and self.journal is not None:
+            durable = self.journal.append_nowait({"ops": ops})
             with contextlib.suppress(JournalWriteError):  # rolled back; the next pass retries
-                await self.journal.append_nowait({"ops": ops})
+                await durable
 
 
 def _allow_open_files(wanted: int) -> None:
@@ -515,6 +564,16 @@ def _allow_open_files(wanted: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < ceiling:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+
+
+async def _all_durable(futures: list[asyncio.Future[None]]) -> None:
+    """Wait for every record; raise the first failure (every one is retrieved)."""
+    if not futures:
+        return
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _storage_error(exc: JournalWriteError) -> CommandError:

@@ -64,6 +64,13 @@ class Context:
     snapshot: WriteSet | None = None
     # A read command's snapshot outside a transaction, held while it pauses for others.
     read_snapshot: WriteSet | None = None
+    # Whether the command takes the server's write gate, and holds it now (see _writing).
+    gated: bool = False
+    holds_gate: bool = False
+    # Records this command queued before its last one (see journal_so_far), and
+    # how many of its catalog entries they hold.
+    journaled: list["asyncio.Future[None]"] = field(default_factory=list)
+    catalog_journaled: int = 0
 
     @property
     def write_set(self) -> WriteSet | None:
@@ -102,6 +109,38 @@ class Context:
         if ts is not None:
             self.ops.append(journal_op(coll.namespace, id_value, doc))
         self.server.change_streams.record_write(self, coll, before, doc, id_value)
+
+    @property
+    def has_unjournaled_catalog(self) -> bool:
+        return len(self.catalog) > self.catalog_journaled
+
+    def unjournaled_catalog(self) -> list[dict[str, Any]]:
+        return self.catalog[self.catalog_journaled :]
+
+    def journal_so_far(self) -> None:
+        """Queue what this command has written so far as a journal record of its own."""
+        journal = self.server.journal
+        catalog = self.unjournaled_catalog()
+        if journal is not None and (catalog or self.ops):
+            record: dict[str, Any] = {}
+            if catalog:
+                record["catalog"] = catalog
+            if self.ops:
+                record["ops"] = self.ops
+            self.journaled.append(journal.append_nowait(record))
+        self.catalog_journaled = len(self.catalog)
+        self.ops = []
+
+    async def take_gate(self) -> None:
+        """Hold the server's write gate (a command that may write, before it writes)."""
+        if self.gated and not self.holds_gate:
+            await self.server.write_gate.acquire()
+            self.holds_gate = True
+
+    def let_gate_go(self) -> None:
+        if self.holds_gate:
+            self.holds_gate = False
+            self.server.write_gate.release()
 
     async def wait_for(self, wait: LockWait) -> None:
         """Wait (bounded by maxTimeMS) for the transaction holding a document to end."""

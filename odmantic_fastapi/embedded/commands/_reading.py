@@ -22,7 +22,7 @@ from ..evaluation.sorting import check_sort_memory
 from ..storage.store import Collection
 from ._base import Context
 
-__all__ = ["read_matching", "read_snapshot", "sort_off_loop"]
+__all__ = ["read_matching", "read_snapshot", "sort_documents", "sort_off_loop"]
 
 # Documents sorted in one go (a C sort that holds the GIL); longer inputs are
 # sorted in runs and merged, so the event loop gets its turns.
@@ -80,9 +80,10 @@ def _no_collection() -> Iterator[None]:
                 gc.enable()
 
 
-def _sorted(
+def sort_documents(
     docs: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], Any]
 ) -> list[dict[str, Any]]:
+    """``docs`` sorted stably by ``key``, in runs so that a worker thread shares the GIL."""
     with _no_collection():
         return _sorted_runs(docs, key)
 
@@ -112,4 +113,4 @@ async def sort_off_loop(
     A sort over 100 MB fails with 292 unless the command sets ``allowDiskUse``.
     """
     check_sort_memory(docs, bool(ctx.cmd.get("allowDiskUse")))
-    return await asyncio.to_thread(_sorted, docs, key)
+    return await asyncio.to_thread(sort_documents, docs, key)

@@ -1,7 +1,9 @@
 """Write commands (insert, update, delete, findAndModify) and the collection helpers all document commands share."""
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import bson
@@ -12,7 +14,7 @@ from ..evaluation.compare import sort_key
 from ..evaluation.expressions import MISSING, evaluate, validate_expression
 from ..evaluation.matcher import Matcher, compile_filter, equality_seed
 from ..evaluation.projection import compile_projection
-from ..evaluation.sorting import compile_sort
+from ..evaluation.sorting import check_sort_memory, compile_sort
 from ..evaluation.update import (
     apply_update,
     is_replacement,
@@ -23,12 +25,16 @@ from ..evaluation.update import (
 from ..storage.store import Collection, IdKey, LockWait, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
+from ._reading import sort_documents
+from ._writing import Turns, matching_for_write, still_matching
 
 __all__ = ["filter_arg", "let_variables", "matching_documents", "open_collection", "text_fields"]
 
 _MAX_ID_TYPES = (list, bson.Regex)
 _T = TypeVar("_T")
 _MISSING = object()
+# Candidates sorted on the event loop; more go to a worker thread.
+_SORT_ON_LOOP = 4096
 
 
 def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | None:
@@ -123,17 +129,19 @@ def _with_id(doc: dict[str, Any]) -> dict[str, Any]:
 def _is_fatal(ctx: Context, exc: CommandError) -> bool:
     """Whether a statement's error ends the whole command instead of becoming a writeError.
 
-    Write conflicts and time limits always do; inside a transaction every error
-    does except a duplicate key, which MongoDB reports as a writeError (and the
-    dispatcher then aborts the transaction).
+    Write conflicts, time limits, shutdown and a collection dropped under the
+    write always do; inside a transaction every error does except a duplicate
+    key, which MongoDB reports as a writeError (and the dispatcher then aborts
+    the transaction).
     """
-    if exc.code in (112, 50):
+    if exc.code in (112, 50, 175, 11600):
         return True
     return ctx.txn.in_transaction and exc.code != 11000
 
 
 async def _run_statements(
     ctx: Context,
+    turns: Turns,
     statements: list[Any],
     what: str,
     ordered: bool,
@@ -147,6 +155,7 @@ async def _run_statements(
     errors: list[dict[str, Any]] = []
     for index, statement in enumerate(statements):
         try:
+            await turns.tick()
             if not isinstance(statement, dict):
                 raise CommandError(14, f"{what} must be objects")
             await run(index, statement)
@@ -159,17 +168,17 @@ async def _run_statements(
     return errors
 
 
-async def _retrying(ctx: Context, attempt: Callable[[], _T]) -> _T:
+async def _retrying(turns: Turns, attempt: Callable[[], _T]) -> _T:
     """``attempt()``, run again each time a transaction's lock on a document is released."""
     while True:
         try:
             return attempt()
         except LockWait as wait:
-            await ctx.wait_for(wait)
+            await turns.wait_for_lock(wait)
 
 
 async def _insert_new(
-    ctx: Context, coll: Collection, doc: dict[str, Any], key: IdKey | None = None
+    ctx: Context, turns: Turns, coll: Collection, doc: dict[str, Any], key: IdKey | None = None
 ) -> None:
     """Insert a document whose _id must be new, waiting for a transaction holding it.
 
@@ -188,7 +197,7 @@ async def _insert_new(
             )
         ctx.write(coll, key, doc, doc["_id"])
 
-    await _retrying(ctx, attempt)
+    await _retrying(turns, attempt)
 
 
 @command("insert")
@@ -200,15 +209,16 @@ async def insert(ctx: Context) -> dict[str, Any]:
     ordered = get_bool(ctx.cmd, "ordered", True)
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
+    turns = Turns(ctx, coll)
     n = 0
 
     async def run(index: int, raw: dict[str, Any]) -> None:
         nonlocal n
         _check_document(raw)
-        await _insert_new(ctx, coll, _with_id(raw))
+        await _insert_new(ctx, turns, coll, _with_id(raw))
         n += 1
 
-    errors = await _run_statements(ctx, documents, "documents to insert", ordered, run)
+    errors = await _run_statements(ctx, turns, documents, "documents to insert", ordered, run)
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors
@@ -294,6 +304,7 @@ def _check_id_kept(seed: Mapping[str, Any], doc: Mapping[str, Any]) -> None:
 
 async def _update_one_statement(
     ctx: Context,
+    turns: Turns,
     coll: Collection,
     spec: Mapping[str, Any],
 ) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
@@ -308,37 +319,36 @@ async def _update_one_statement(
     if multi and is_replacement(update):
         raise CommandError(9, "multi update is not supported for replacement-style update")
     if array_filters is None and isinstance(update, dict) and _by_id(filter) and plain_set(update):
-        return await _set_by_id(ctx, coll, filter["_id"], update, upsert)
+        return await _set_by_id(ctx, turns, coll, filter["_id"], update, upsert)
     variables = let_variables(ctx)
     matcher = compile_filter(filter, text_fields=text_fields(coll), variables=variables)
-    done: set[Any] = set()
     n = modified = 0
     last_old: dict[str, Any] | None = None
     last_new: dict[str, Any] | None = None
 
-    def attempt() -> None:
+    def update_candidate(candidate: dict[str, Any]) -> bool:
         nonlocal n, modified, last_old, last_new
-        for old in matching_documents(ctx, coll, filter, matcher):
-            key = id_key(old["_id"])
-            if key in done:
-                continue
-            new = _new_version(old, update, matcher, array_filters, variables)
-            if modifies(old, new):
-                _check_document(new)
-                ctx.write(coll, key, new, new["_id"])
-                modified += 1
-            done.add(key)
-            n += 1
-            last_old, last_new = old, new
-            if not multi:
-                break
+        old = still_matching(ctx, turns, candidate, matcher)
+        if old is None:
+            return False
+        new = _new_version(old, update, matcher, array_filters, variables)
+        if modifies(old, new):
+            _check_document(new)
+            ctx.write(coll, id_key(old["_id"]), new, new["_id"])
+            modified += 1
+        n += 1
+        last_old, last_new = old, new
+        return True
 
-    await _retrying(ctx, attempt)
+    for candidate in await matching_for_write(turns, coll, filter, matcher):
+        await turns.tick()
+        if await _retrying(turns, partial(update_candidate, candidate)) and not multi:
+            break
     if n or not upsert:
         return n, modified, None, last_old, last_new
     doc = _upsert_document(filter, update, array_filters, variables)
     _check_document(doc)
-    await _insert_new(ctx, coll, doc)
+    await _insert_new(ctx, turns, coll, doc)
     return 1, 0, doc["_id"], None, doc
 
 
@@ -352,7 +362,12 @@ def _by_id(filter: Mapping[str, Any]) -> bool:
 
 
 async def _set_by_id(
-    ctx: Context, coll: Collection, id_value: Any, update: Mapping[str, Any], upsert: bool
+    ctx: Context,
+    turns: Turns,
+    coll: Collection,
+    id_value: Any,
+    update: Mapping[str, Any],
+    upsert: bool,
 ) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
     """``update_one({"_id": v}, {"$set": {...}})``, what every ODM save sends, without a scan.
 
@@ -376,7 +391,7 @@ async def _set_by_id(
         ctx.write(coll, key, new, new["_id"])
         return 1, 1, None, old, new
 
-    result = await _retrying(ctx, attempt)
+    result = await _retrying(turns, attempt)
     if result is not None:
         return result
     if not upsert:
@@ -385,7 +400,7 @@ async def _set_by_id(
     doc = apply_update(seed, update, is_insert=True)
     _check_id_kept(seed, doc)
     _check_document(doc)
-    await _insert_new(ctx, coll, doc, key)
+    await _insert_new(ctx, turns, coll, doc, key)
     return 1, 0, doc["_id"], None, doc
 
 
@@ -402,18 +417,19 @@ async def update(ctx: Context) -> dict[str, Any]:
             raise CommandError(40415, "BSON field 'update.updates.sort' is an unknown field.")
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
+    turns = Turns(ctx, coll)
     n = modified = 0
     upserted: list[dict[str, Any]] = []
 
     async def run(index: int, spec: dict[str, Any]) -> None:
         nonlocal n, modified
-        s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, coll, spec)
+        s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, turns, coll, spec)
         n += s_n
         modified += s_mod
         if s_up is not None:
             upserted.append({"index": index, "_id": s_up})
 
-    errors = await _run_statements(ctx, statements, "update statements", ordered, run)
+    errors = await _run_statements(ctx, turns, statements, "update statements", ordered, run)
     reply: dict[str, Any] = {"n": n, "nModified": modified, "ok": 1.0}
     if upserted:
         reply["upserted"] = upserted
@@ -425,7 +441,9 @@ async def update(ctx: Context) -> dict[str, Any]:
 # -- delete --------------------------------------------------------------
 
 
-async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping[str, Any]) -> int:
+async def _delete_statement(
+    ctx: Context, turns: Turns, coll: Collection | None, spec: Mapping[str, Any]
+) -> int:
     filter = filter_arg(spec.get("q"), "q")
     limit = get_int(spec, "limit", 0)
     if limit not in (0, 1):
@@ -433,20 +451,22 @@ async def _delete_statement(ctx: Context, coll: Collection | None, spec: Mapping
     if coll is None:
         return 0
     matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
-    deleted: set[Any] = set()
 
-    def attempt() -> None:
-        for doc in matching_documents(ctx, coll, filter, matcher):
-            key = id_key(doc["_id"])
-            if key in deleted:
-                continue
-            ctx.write(coll, key, None, doc["_id"])
-            deleted.add(key)
+    def delete_candidate(candidate: dict[str, Any]) -> bool:
+        doc = still_matching(ctx, turns, candidate, matcher)
+        if doc is None:
+            return False
+        ctx.write(coll, id_key(doc["_id"]), None, doc["_id"])
+        return True
+
+    deleted = 0
+    for candidate in await matching_for_write(turns, coll, filter, matcher):
+        await turns.tick()
+        if await _retrying(turns, partial(delete_candidate, candidate)):
+            deleted += 1
             if limit == 1:
                 break
-
-    await _retrying(ctx, attempt)
-    return len(deleted)
+    return deleted
 
 
 @command("delete")
@@ -457,13 +477,14 @@ async def delete(ctx: Context) -> dict[str, Any]:
         raise CommandError(9, "BSON field 'delete.deletes' is missing but a required field")
     ordered = get_bool(ctx.cmd, "ordered", True)
     coll = open_collection(ctx, name, create=False)
+    turns = Turns(ctx, coll)
     n = 0
 
     async def run(index: int, spec: dict[str, Any]) -> None:
         nonlocal n
-        n += await _delete_statement(ctx, coll, spec)
+        n += await _delete_statement(ctx, turns, coll, spec)
 
-    errors = await _run_statements(ctx, statements, "delete statements", ordered, run)
+    errors = await _run_statements(ctx, turns, statements, "delete statements", ordered, run)
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors
@@ -490,23 +511,12 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     projection = compile_projection(get_document(ctx.cmd, "fields"))
     sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
     coll = open_collection(ctx, name, create=not remove)
+    turns = Turns(ctx, coll)
     last_error: dict[str, Any]
-    value: dict[str, Any] | None
+    value: dict[str, Any] | None = None
     if remove:
-        matcher = compile_filter(
-            filter, text_fields=text_fields(coll), variables=let_variables(ctx)
-        )
-
-        def remove_first() -> dict[str, Any] | None:
-            docs = matching_documents(ctx, coll, filter, matcher)
-            if sort_fn is not None:
-                docs.sort(key=sort_fn)
-            first = docs[0] if docs else None
-            if first is not None and coll is not None:
-                ctx.write(coll, id_key(first["_id"]), None, first["_id"])
-            return first
-
-        value = await _retrying(ctx, remove_first)
+        if coll is not None:
+            value = await _remove_first(ctx, turns, coll, filter, sort_fn)
         last_error = {"n": 1 if value is not None else 0}
     else:
         assert coll is not None
@@ -519,8 +529,8 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
         if "arrayFilters" in ctx.cmd:
             spec["arrayFilters"] = ctx.cmd["arrayFilters"]
         if sort_fn is not None:
-            spec = await _sorted_target(ctx, coll, filter, sort_fn, spec)
-        n, _, upserted, old, new = await _update_one_statement(ctx, coll, spec)
+            spec = await _sorted_target(ctx, turns, coll, filter, sort_fn, spec)
+        n, _, upserted, old, new = await _update_one_statement(ctx, turns, coll, spec)
         value = new if return_new else old
         last_error = {"n": n, "updatedExisting": upserted is None and n > 0}
         if upserted is not None:
@@ -530,14 +540,53 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     return {"lastErrorObject": last_error, "value": value, "ok": 1.0}
 
 
+async def _sorted_candidates(
+    ctx: Context, turns: Turns, coll: Collection, filter: dict[str, Any], sort_fn: Any
+) -> tuple[list[dict[str, Any]], Matcher]:
+    """The matching documents in sort order, matched and sorted off the event loop when large."""
+    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
+    docs = await matching_for_write(turns, coll, filter, matcher)
+    if sort_fn is not None and len(docs) > 1:
+        check_sort_memory(docs, get_bool(ctx.cmd, "allowDiskUse"))
+        if len(docs) > _SORT_ON_LOOP and turns.may_let_writes_in:
+            docs = await turns.in_thread(asyncio.to_thread(sort_documents, docs, sort_fn))
+        else:
+            docs = sort_documents(docs, sort_fn)
+    return docs, matcher
+
+
+async def _remove_first(
+    ctx: Context, turns: Turns, coll: Collection, filter: dict[str, Any], sort_fn: Any
+) -> dict[str, Any] | None:
+    """findAndModify's remove: the first matching document in sort order, deleted."""
+    docs, matcher = await _sorted_candidates(ctx, turns, coll, filter, sort_fn)
+
+    def remove(candidate: dict[str, Any]) -> dict[str, Any] | None:
+        doc = still_matching(ctx, turns, candidate, matcher)
+        if doc is not None:
+            ctx.write(coll, id_key(doc["_id"]), None, doc["_id"])
+        return doc
+
+    for candidate in docs:
+        await turns.tick()
+        removed = await _retrying(turns, partial(remove, candidate))
+        if removed is not None:
+            return removed
+    return None
+
+
 async def _sorted_target(
-    ctx: Context, coll: Collection, filter: dict[str, Any], sort_fn: Any, spec: dict[str, Any]
+    ctx: Context,
+    turns: Turns,
+    coll: Collection,
+    filter: dict[str, Any],
+    sort_fn: Any,
+    spec: dict[str, Any],
 ) -> dict[str, Any]:
     """Narrow an update to the first document in sort order, keeping upsert semantics."""
-    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
-    docs = matching_documents(ctx, coll, filter, matcher)
-    if not docs:
-        return spec
-    docs.sort(key=sort_fn)
-    target = docs[0]
-    return {**spec, "q": {"$and": [filter, {"_id": target["_id"]}]}}
+    docs, matcher = await _sorted_candidates(ctx, turns, coll, filter, sort_fn)
+    for candidate in docs:
+        target = still_matching(ctx, turns, candidate, matcher)
+        if target is not None:
+            return {**spec, "q": {"$and": [filter, {"_id": target["_id"]}]}}
+    return spec

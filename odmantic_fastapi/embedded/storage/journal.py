@@ -29,7 +29,7 @@ import errno
 import fcntl
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -249,13 +249,14 @@ class Journal:
             self.files.truncate(fd, good)
             self.files.fsync(fd)
 
-    async def checkpoint(self, state: Mapping[str, Any]) -> bool:
+    def checkpoint(self, state: Mapping[str, Any]) -> Coroutine[Any, Any, bool]:
         """Persist ``state`` (which covers every record appended so far) and drop older files.
 
-        The switch to a new journal happens before the first ``await``, so
-        records appended while the checkpoint is written land in the new one.
-        Returns whether the checkpoint was kept; on any failure the older
-        generations stay and recovery still finds every durable record.
+        The switch to a new journal happens in this call, before anything is
+        awaited, so records appended while the checkpoint is written land in
+        the new one. Awaiting the result writes the checkpoint and says whether
+        it was kept; on any failure the older generations stay and recovery
+        still finds every durable record.
         """
         old_fd = self._fd
         new_generation = self.generation + 1
@@ -265,7 +266,7 @@ class Journal:
             new_fd = self.files.open_append(path)
         except OSError as exc:
             log.warning("checkpoint postponed: cannot create %s: %s", path, exc)
-            return False
+            return _kept(False)
         unsynced = [
             future
             for fd, _, future in self._in_flight + self._pending
@@ -275,6 +276,16 @@ class Journal:
         self._good[new_fd] = 0
         self._paths[new_fd] = path
         frames = list(checkpoint_frames(state))
+        return self._write_generation(old_fd, new_generation, frames, unsynced, failures_before)
+
+    async def _write_generation(
+        self,
+        old_fd: int,
+        new_generation: int,
+        frames: list[bytes],
+        unsynced: list[asyncio.Future[None]],
+        failures_before: int,
+    ) -> bool:
         temporary = self.data_dir / f"checkpoint.{new_generation}.tmp"
         try:
             await asyncio.to_thread(self._write_checkpoint, temporary, frames)
@@ -394,6 +405,10 @@ def _read_generations(
             _truncate(path, result.end)
     generation = max([base, *journals]) if journals else base
     return recovered, generation
+
+
+async def _kept(kept: bool) -> bool:
+    return kept
 
 
 def _truncate(path: Path, size: int) -> None:
