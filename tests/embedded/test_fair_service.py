@@ -190,6 +190,31 @@ def test_a_blocking_sort_over_100_mb_needs_allow_disk_use(db: Database[Any]) -> 
         ({"$size": {"$range": [0, 100_000_000]}}, 146),
         ({"$strLenBytes": {"$concat": ["$s"] * 20}}, 10334),
         ({"$size": {"$concatArrays": [{"$range": [0, 1_000_000]}] * 3}}, 10334),
+        # One 1 MB string repeated by reference: small in memory, 20 MB in a reply.
+        ({"$size": {"$map": {"input": {"$range": [0, 20]}, "in": "$s"}}}, 10334),
+        (
+            {
+                "$size": {
+                    "$filter": {
+                        "input": {"$map": {"input": {"$range": [0, 20]}, "in": "$s"}},
+                        "cond": True,
+                    }
+                }
+            },
+            10334,
+        ),
+        (
+            {
+                "$size": {
+                    "$reduce": {
+                        "input": {"$range": [0, 20]},
+                        "initialValue": [],
+                        "in": {"$concatArrays": ["$$value", ["$s"]]},
+                    }
+                }
+            },
+            10334,
+        ),
     ],
 )
 def test_expressions_cannot_build_values_past_mongodb_limits(
@@ -201,6 +226,20 @@ def test_expressions_cannot_build_values_past_mongodb_limits(
         list(db.c.aggregate([{"$project": {"v": expression}}]))
     assert info.value.code == code
     assert time.perf_counter() - start < 2.0  # before: 15.7 s and 4.0 GB for the $range
+
+
+def test_push_and_add_to_set_hold_at_most_100_mb_per_group(db: Database[Any]) -> None:
+    """MongoDB's accumulators stop at 100 MB (146); before, they grew until memory ran out."""
+    db.c.insert_many([{"_id": i, "s": f"{i:08d}" + "x" * 999_992} for i in range(110)])
+    for accumulator in ("$push", "$addToSet"):
+        with pytest.raises(OperationFailure) as info:
+            list(db.c.aggregate([{"$group": {"_id": None, "all": {accumulator: "$s"}}}]))
+        assert info.value.code == 146 and accumulator in str(info.value)
+    small: list[dict[str, Any]] = [
+        {"$match": {"_id": {"$lt": 5}}},
+        {"$group": {"_id": None, "all": {"$push": "$_id"}}},
+    ]
+    assert next(db.c.aggregate(small))["all"] == [0, 1, 2, 3, 4]
 
 
 def test_lookup_from_another_database_is_a_clear_error(db: Database[Any]) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import CommandError
 from . import budget
 from .compare import is_number, sort_key, to_decimal
-from .expressions import MISSING, evaluate, validate_expression
+from .expressions import MISSING, evaluate, validate_expression, value_bytes
 from .expressions.arithmetic import add_values
 from .matcher import compile_filter
 from .paths import get_path_values, split_path
@@ -294,6 +294,20 @@ def _include_path(source: Any, target: dict[str, Any], parts: tuple[str, ...]) -
             _include_path(element, item, parts[1:])
 
 
+# What $push and $addToSet may hold per group (MongoDB's internalQueryMax{Push,AddToSet}Bytes).
+ACCUMULATOR_MEMORY_LIMIT = 100 * 1024 * 1024
+
+
+def _within_accumulator_memory(name: str, values: list[Any]) -> list[Any]:
+    if value_bytes(values, ACCUMULATOR_MEMORY_LIMIT) > ACCUMULATOR_MEMORY_LIMIT:
+        raise CommandError(
+            146,
+            f"{name} used too much memory and cannot spill to disk. "
+            f"Memory limit: {ACCUMULATOR_MEMORY_LIMIT} bytes",
+        )
+    return values
+
+
 def _accumulate(name: str, values: list[Any]) -> Any:
     present = [v for v in values if v is not MISSING]
     if name == "$sum":
@@ -314,12 +328,12 @@ def _accumulate(name: str, values: list[Any]) -> Any:
     if name == "$last":
         return None if not values or values[-1] is MISSING else values[-1]
     if name == "$push":
-        return present
+        return _within_accumulator_memory(name, present)
     if name == "$addToSet":
         seen: dict[Any, Any] = {}
         for v in present:
             seen.setdefault(sort_key(v), v)
-        return list(seen.values())
+        return _within_accumulator_memory(name, list(seen.values()))
     if name == "$count":
         return len(values)
     if name == "$mergeObjects":

@@ -7,9 +7,9 @@ the evaluator dispatches on.
 """
 
 from . import arithmetic, arrays, conversion, dates, logic, strings
-from ._core import MISSING, OPERATORS, evaluate, is_missing, validate_expression
+from ._core import MISSING, OPERATORS, evaluate, is_missing, validate_expression, value_bytes
 
-__all__ = ["MISSING", "evaluate", "is_missing", "validate_expression"]
+__all__ = ["MISSING", "evaluate", "is_missing", "validate_expression", "value_bytes"]
 
 for _family in (arithmetic, logic, strings, arrays, conversion, dates):
     OPERATORS.update(_family.OPERATORS)

@@ -26,6 +26,7 @@ __all__ = [
     "Vars",
     "args",
     "array_arg",
+    "check_built_value",
     "check_size",
     "checked",
     "evaluate",
@@ -37,6 +38,7 @@ __all__ = [
     "two",
     "type_name",
     "validate_expression",
+    "value_bytes",
     "with_var",
 ]
 
@@ -129,6 +131,38 @@ def check_size(name: str, size: int) -> None:
             f"{name} would build a value of about {size} bytes, over the "
             f"{MAX_VALUE_BYTES}-byte BSON limit",
         )
+
+
+def value_bytes(value: Any, limit: int) -> int:
+    """About how many bytes ``value`` takes in BSON; counting stops once past ``limit``.
+
+    Elements shared by reference (``$map`` repeating one long string) count
+    each time, as they would in the reply: that is what must stay bounded.
+    """
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item) + 7
+        elif isinstance(item, Mapping):
+            total += 5
+            for key, inner in item.items():
+                total += len(key) + 2
+                stack.append(inner)
+        elif isinstance(item, list):
+            total += 5 + 3 * len(item)
+            stack.extend(item)
+        else:
+            total += 9
+    return total
+
+
+def check_built_value(name: str, value: Any) -> Any:
+    """``value`` (a string or array an operator built), refused past the 16 MB BSON limit."""
+    if isinstance(value, list | str):
+        check_size(name, value_bytes(value, MAX_VALUE_BYTES))
+    return value
 
 
 def _field(value: Any, parts: Sequence[str]) -> Any:

@@ -12,6 +12,7 @@ from ._core import (
     Vars,
     args,
     array_arg,
+    check_built_value,
     check_size,
     checked,
     evaluate,
@@ -69,7 +70,7 @@ def _filter(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     ]
     if "limit" in expr:
         kept = kept[: int(evaluate(expr["limit"], root, variables))]
-    return kept
+    return check_built_value(name, kept)
 
 
 def _map(name: str, expr: Any, root: Any, variables: Vars) -> Any:
@@ -77,9 +78,10 @@ def _map(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     if array is None:
         return None
     var = expr.get("as", "this")
-    return [
+    mapped = [
         present(evaluate(expr["in"], root, with_var(variables, var, e))) for e in checked(array)
     ]
+    return check_built_value(name, mapped)
 
 
 def _reduce(name: str, expr: Any, root: Any, variables: Vars) -> Any:
@@ -90,7 +92,7 @@ def _reduce(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     for element in checked(array):
         scope = {**variables, "value": value, "this": element}
         value = evaluate(expr["in"], root, scope)
-    return value
+    return check_built_value(name, value)
 
 
 def _in(name: str, expr: Any, root: Any, variables: Vars) -> Any:
@@ -109,7 +111,7 @@ def _concat_arrays(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     for v in values:
         out.extend(array_arg(name, v) or [])
         check_size(name, len(out) * 8)  # at least 8 bytes a value in BSON
-    return out
+    return check_built_value(name, out)
 
 
 def _slice(name: str, expr: Any, root: Any, variables: Vars) -> Any:
