@@ -6,6 +6,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,37 @@ def test_a_withheld_body_is_dropped_after_the_timeout() -> None:
         client.close()
     finally:
         server.stop()
+
+
+def _resident_mib(server: ServerProcess) -> float:
+    assert server.process is not None
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc")
+
+
+def test_a_declared_length_is_not_allocated_up_front(process: ServerProcess) -> None:
+    """Fifty headers that each declare 48 MB, with 1 KB of body: memory follows what arrived.
+
+    Before, the server allocated each declared length as the header came in
+    (about 47 MB a connection, 2.3 GB for these fifty).
+    """
+    before = _resident_mib(process)
+    sockets = []
+    try:
+        for _ in range(50):
+            sock = socket.create_connection(_address(process.url), timeout=10)
+            sock.sendall(struct.pack("<iiii", 48_000_000, 1, 0, 2013) + b"\x00" * 1024)
+            sockets.append(sock)
+        client: MongoClient[dict[str, Any]] = MongoClient(process.url)
+        assert client.admin.command("serverStatus")["connections"]["current"] >= 51
+        client.close()
+        grown = _resident_mib(process) - before
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert grown < 200, f"the server grew {grown:.0f} MiB"
 
 
 async def test_binding_beyond_loopback_warns_and_names_the_bound_address(
