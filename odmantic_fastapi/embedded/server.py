@@ -55,6 +55,8 @@ _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
 # What a connection may run before it authenticates, when users are configured.
 _BEFORE_AUTHENTICATION = frozenset({"hello", "isMaster", "ismaster", "saslStart", "saslContinue"})
 _HOUSEKEEPING_SECONDS = 1.0
+# Message bodies up to this size are decoded on the event loop; larger ones in a worker thread.
+_DECODE_ON_LOOP = 1 << 20
 # Commands that never change data: they run without the write gate (see commands._writing).
 _NEVER_WRITE = frozenset(
     {
@@ -294,7 +296,12 @@ class MongoServer:
                     f"the body of a {length}-byte message did not arrive within "
                     f"{self.config.body_timeout_seconds:g} s"
                 ) from None
-            request = parse_message(header, body)
+            if len(body) > _DECODE_ON_LOOP:
+                # Decoding a large batch (up to 48 MB of documents) would hold the
+                # event loop for a few hundred milliseconds.
+                request = await asyncio.to_thread(parse_message, header, body)
+            else:
+                request = parse_message(header, body)
             reply = await self.execute(conn, request)
             if request.more_to_come:
                 continue
