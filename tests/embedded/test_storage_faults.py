@@ -9,7 +9,10 @@ recovers, and a restart finds exactly what was acknowledged.
 
 import errno
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -306,3 +309,46 @@ def test_a_damaged_journal_stops_startup_until_repair_is_asked_for(tmp_path: Pat
         assert client.app.items.count_documents({}) == 3
         client.close()
         assert "repair: dropped" in repaired.log()
+
+
+def _as_another_user() -> list[str]:
+    """The prefix that runs a command as a user without root's access to every file."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot start the server as another user")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (0o703, "is not readable by this user"),
+        (0o705, "is not writable"),
+    ],
+)
+def test_an_unreadable_or_unwritable_data_dir_is_a_clear_error(mode: int, message: str) -> None:
+    """One line naming the directory and the cause, not a failure to listen.
+
+    The tests run as root, which reads and writes everything; the server is
+    started as ``nobody`` then, and the mode's bits for others are the ones
+    that count.
+    """
+    parent = Path(tempfile.mkdtemp())
+    try:
+        parent.chmod(0o755)
+        data_dir = parent / "data"
+        data_dir.mkdir()
+        data_dir.chmod(mode)
+        command = [sys.executable, "-m", "odmantic_fastapi.embedded", "--port", "0"]
+        result = subprocess.run(
+            [*_as_another_user(), *command, "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert f"the data directory {data_dir} {message}" in result.stderr
+        assert "Traceback" not in result.stderr and "listen" not in result.stderr
+    finally:
+        shutil.rmtree(parent)
