@@ -352,3 +352,25 @@ def test_an_unreadable_or_unwritable_data_dir_is_a_clear_error(mode: int, messag
         assert "Traceback" not in result.stderr and "listen" not in result.stderr
     finally:
         shutil.rmtree(parent)
+
+
+def test_a_server_keeps_its_data_dir_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The data dir holds every document (the demo's token hashes too): 0700, files 0600.
+
+    Started with umask 000, which would leave anything created without an
+    explicit mode readable and writable by every user.
+    """
+    data_dir = tmp_path / "data"
+    previous = os.umask(0)
+    try:
+        with ServerProcess(data_dir=data_dir) as server:
+            client: MongoClient[dict[str, Any]] = MongoClient(server.url)
+            client.app.items.insert_many([{"_id": i} for i in range(10)])
+            client.close()
+    finally:
+        os.umask(previous)
+    assert oct(data_dir.stat().st_mode & 0o777) == oct(0o700)
+    files = list(data_dir.iterdir())
+    assert {f.name.split(".")[0] for f in files} >= {"mongod", "journal", "checkpoint"}
+    for path in files:
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600), path.name
