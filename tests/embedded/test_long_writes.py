@@ -9,6 +9,7 @@ restart must then rebuild exactly the state the clients saw. The server runs
 as a process of its own, so kill -9 is real.
 """
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 from pymongo.collection import Collection
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from odmantic_fastapi.embedded import ServerProcess
 
@@ -183,3 +184,54 @@ def test_dropping_the_collection_ends_a_long_update(
     # Either the drop came between two turns, or the update had already ended.
     assert error is None or (isinstance(error, OperationFailure) and error.code == 175)
     assert coll.count_documents({}) == 0
+
+
+def test_a_restart_rebuilds_what_a_long_retryable_insert_and_other_writes_left(
+    tmp_path: Path,
+) -> None:
+    """A retryable insert_many keeps its writes and reply in one record, so it keeps the gate.
+
+    Another client upserts the documents the batch inserts while it runs.
+    Its writes wait for the batch's record; had they slipped in between the
+    batch's turns, the restart would replay the batch's originals over them.
+    """
+    server = ServerProcess(data_dir=tmp_path)
+    url = server.start()
+    try:
+        client = _client(url)
+        started = threading.Event()
+        done = threading.Event()
+
+        def upsert() -> None:
+            other = _client(url)
+            started.wait()
+            i = 0
+            while not done.is_set():
+                other.app.c.update_one(
+                    {"_id": i % DOCUMENTS}, {"$inc": {"touched": 1}}, upsert=True
+                )
+                i += 101
+            other.close()
+
+        thread = threading.Thread(target=upsert)
+        thread.start()
+        try:
+            started.set()
+            # Documents an upsert created first are duplicates: that is fine.
+            with contextlib.suppress(BulkWriteError):
+                client.app.c.insert_many(
+                    [{"_id": i, "n": i} for i in range(DOCUMENTS)], ordered=False
+                )
+        finally:
+            done.set()
+            thread.join()
+        before = list(client.app.c.find().sort("_id", 1))
+        assert len(before) == DOCUMENTS
+        client.close()
+        server.kill()
+        url = server.start()
+        client = _client(url)
+        assert list(client.app.c.find().sort("_id", 1)) == before
+        client.close()
+    finally:
+        server.stop()
