@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -374,3 +376,34 @@ def test_a_server_keeps_its_data_dir_private_whatever_the_umask(tmp_path: Path) 
     assert {f.name.split(".")[0] for f in files} >= {"mongod", "journal", "checkpoint"}
     for path in files:
         assert oct(path.stat().st_mode & 0o777) == oct(0o600), path.name
+
+
+def test_a_disk_that_fills_during_a_long_update_keeps_what_was_journalled(
+    harness: Harness,
+) -> None:
+    """An update_many journals a record per turn; the disk fills partway through.
+
+    The update ends with 14031 and memory goes back to what the journal holds:
+    the turns journalled before the failure (an update of many documents is
+    not atomic, on MongoDB either), none after. A restart finds exactly that.
+    """
+    db = harness.start()
+    db.items.insert_many([{"_id": i, "x": i} for i in range(30_000)])
+
+    def fill_the_disk() -> None:
+        time.sleep(0.3)
+        harness.disk.error = errno.ENOSPC
+
+    filler = threading.Thread(target=fill_the_disk)
+    filler.start()
+    with pytest.raises(OperationFailure) as info:
+        db.items.update_many({}, {"$inc": {"x": 1}})
+    filler.join()
+    assert info.value.code == 14031
+    harness.disk.error = None
+    after = list(db.items.find().sort("_id"))
+    updated = sum(doc["x"] == doc["_id"] + 1 for doc in after)
+    assert len(after) == 30_000 and updated < 30_000
+    assert all(doc["x"] in (doc["_id"], doc["_id"] + 1) for doc in after)
+    db.items.insert_one({"_id": "next"})  # writes work again
+    assert list(harness.restart().items.find({"_id": {"$type": "int"}}).sort("_id")) == after

@@ -101,6 +101,10 @@ class Turns:
         ctx = self.ctx
         store = ctx.server.store
         if store is not self.store:
+            # The rollback rebuilt memory without this command's unjournalled
+            # writes: they must not reach the journal now.
+            ctx.ops = []
+            ctx.catalog_journaled = len(ctx.catalog)
             raise CommandError(
                 175, "the write was interrupted: the server rolled back to its journal"
             )
