@@ -17,8 +17,6 @@ sent (background tasks run then), engine calls go to the database on their own.
 import contextvars
 from typing import TYPE_CHECKING, Any, Unpack
 
-from pymongo.client_session import ClientSession
-
 from ._driver import TransactionOptions, TransactionSettings
 from .session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
 
@@ -59,7 +57,17 @@ class _Phase:
             raise RuntimeError(self.closed)
 
 
-class RequestSession(AIOSession):
+class _ClosesWithTheRequest:
+    """Refuses the driver session once the request's phase is closed; mixed into each class below."""
+
+    phase: _Phase
+
+    def get_driver_session(self) -> Any:
+        self.phase.check()
+        return super().get_driver_session()  # type: ignore[misc]  # a session class follows in the MRO
+
+
+class RequestSession(_ClosesWithTheRequest, AIOSession):
     """The session of one request: refuses use once the request's outcome is decided.
 
     ``joined`` is what engine calls without ``session=`` use: this session, or
@@ -71,15 +79,11 @@ class RequestSession(AIOSession):
         self.phase = _Phase()
         self.joined: AIOSession = self
 
-    def get_driver_session(self) -> Any:
-        self.phase.check()
-        return super().get_driver_session()
-
     def transaction(self, **options: Unpack[TransactionSettings]) -> "RequestTransaction":
         return RequestTransaction(self, TransactionOptions(**options))
 
 
-class RequestTransaction(AIOTransaction):
+class RequestTransaction(_ClosesWithTheRequest, AIOTransaction):
     """The request's transaction: after the commit or abort it says why it refuses use.
 
     A plain ended transaction says "transaction not started", as ODMantic's
@@ -90,36 +94,24 @@ class RequestTransaction(AIOTransaction):
         super().__init__(session, options)
         self.phase = session.phase
 
-    def get_driver_session(self) -> Any:
-        self.phase.check()
-        return super().get_driver_session()
 
-
-class SyncRequestSession(SyncSession):
+class SyncRequestSession(_ClosesWithTheRequest, SyncSession):
     """The synchronous counterpart of :class:`RequestSession`, for ``def`` routes."""
 
     def __init__(self, engine: "SyncEngine") -> None:
         super().__init__(engine)
         self.phase = _Phase()
 
-    def get_driver_session(self) -> ClientSession:
-        self.phase.check()
-        return super().get_driver_session()
-
     def transaction(self, **options: Unpack[TransactionSettings]) -> "SyncRequestTransaction":
         return SyncRequestTransaction(self, TransactionOptions(**options))
 
 
-class SyncRequestTransaction(SyncTransaction):
+class SyncRequestTransaction(_ClosesWithTheRequest, SyncTransaction):
     """The synchronous counterpart of :class:`RequestTransaction`."""
 
     def __init__(self, session: SyncRequestSession, options: TransactionOptions) -> None:
         super().__init__(session, options)
         self.phase = session.phase
-
-    def get_driver_session(self) -> ClientSession:
-        self.phase.check()
-        return super().get_driver_session()
 
 
 def joined_session() -> AIOSession | None:

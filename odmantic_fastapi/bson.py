@@ -204,13 +204,29 @@ def validate_pattern_from_regex(value: bson.regex.Regex[Any]) -> Pattern[Any]:
     return value.try_compile()
 
 
-def _regex_json_schema(handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-    schema = handler(core_schema.str_schema())
-    schema["format"] = "regex"
-    return schema
+def _pattern_string_schema(validate: Callable[[Any], Any]) -> core_schema.CoreSchema:
+    """Validated by ``validate``; in JSON, the pattern string (Regex and re.Pattern alike)."""
+    return core_schema.no_info_plain_validator_function(
+        validate,
+        serialization=core_schema.plain_serializer_function_ser_schema(
+            lambda r: r.pattern, when_used="json"
+        ),
+    )
 
 
-class Regex(bson.regex.Regex[str]):
+class _RegexJsonSchema:
+    """Regular expressions are strings of format "regex" in JSON Schema."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema.str_schema())
+        schema["format"] = "regex"
+        return schema
+
+
+class Regex(_RegexJsonSchema, bson.regex.Regex[str]):
     """A BSON regular expression; accepts a pattern string, a compiled pattern or a Regex."""
 
     @classmethod
@@ -227,21 +243,10 @@ class Regex(bson.regex.Regex[str]):
                 return bson.regex.Regex(value)
             raise ValueError("Regex expects a pattern string")
 
-        return core_schema.no_info_plain_validator_function(
-            validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda r: r.pattern, when_used="json"
-            ),
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return _regex_json_schema(handler)
+        return _pattern_string_schema(validate)
 
 
-class _PatternAnnotation:
+class _PatternAnnotation(_RegexJsonSchema):
     """``re.Pattern`` fields: stored as BSON regex, a pattern string in JSON."""
 
     @classmethod
@@ -257,18 +262,7 @@ class _PatternAnnotation:
                 return validate_pattern_from_str(value)
             raise ValueError("Pattern expects a regular expression")
 
-        return core_schema.no_info_plain_validator_function(
-            validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda p: p.pattern, when_used="json"
-            ),
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return _regex_json_schema(handler)
+        return _pattern_string_schema(validate)
 
 
 _Pattern = Annotated[Pattern, _PatternAnnotation]

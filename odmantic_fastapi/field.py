@@ -355,41 +355,32 @@ class FieldProxy:
     def __hash__(self) -> int:
         return hash(object.__getattribute__(self, "_get_key_name")())
 
-    def __gt__(self, value: Any) -> QueryExpression:
-        return gt(self, value)
+    # Each comparison is a method (``Model.field.gt(3)``) and an operator (``Model.field > 3``).
 
     def gt(self, value: Any) -> QueryExpression:
         return gt(self, value)
 
-    def __ge__(self, value: Any) -> QueryExpression:
-        return gte(self, value)
-
     def gte(self, value: Any) -> QueryExpression:
         return gte(self, value)
-
-    def __lt__(self, value: Any) -> QueryExpression:
-        return lt(self, value)
 
     def lt(self, value: Any) -> QueryExpression:
         return lt(self, value)
 
-    def __le__(self, value: Any) -> QueryExpression:
-        return lte(self, value)
-
     def lte(self, value: Any) -> QueryExpression:
         return lte(self, value)
-
-    def __eq__(self, value: Any) -> QueryExpression:  # type: ignore[override]  # builds a query
-        return eq(self, value)
 
     def eq(self, value: Any) -> QueryExpression:
         return eq(self, value)
 
-    def __ne__(self, value: Any) -> QueryExpression:  # type: ignore[override]  # builds a query
-        return ne(self, value)
-
     def ne(self, value: Any) -> QueryExpression:
         return ne(self, value)
+
+    __gt__ = gt
+    __ge__ = gte
+    __lt__ = lt
+    __le__ = lte
+    __eq__ = eq  # type: ignore[assignment]  # == builds a query, not a bool
+    __ne__ = ne  # type: ignore[assignment]  # != builds a query, not a bool
 
     def in_(self, value: Iterable[Any]) -> QueryExpression:
         return in_(self, value)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,31 @@ from .server import MongoServer, ServerConfig
 __all__ = ["EmbeddedServer", "ServerProcess"]
 
 
-class EmbeddedServer:
+class _Launcher(ABC):
+    """A server that ``with`` starts and stops, whatever runs it."""
+
+    @abstractmethod
+    def start(self, timeout: float = 30.0) -> str:
+        """Start serving; returns the ``mongodb://`` URL to connect to."""
+
+    @abstractmethod
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop serving."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedServer(_Launcher):
     """The server on its own event loop in a daemon thread of this process.
 
     Example:
@@ -102,20 +127,8 @@ class EmbeddedServer:
         self.server = None
         self._url = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class ServerProcess:
+class ServerProcess(_Launcher):
     """The server as a child process (``python -m odmantic_fastapi.embedded``).
 
     A separate process is what crash tests need: :meth:`kill` sends SIGKILL.
@@ -228,15 +241,3 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

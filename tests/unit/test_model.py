@@ -1,9 +1,11 @@
 """Models: key names, primary keys, change tracking, documents in and out."""
 
 import datetime
+import re
 from decimal import Decimal
 from typing import Any
 
+import bson.regex
 import pytest
 from bson import Decimal128, Int64, ObjectId
 from pydantic import BaseModel, ValidationError
@@ -159,6 +161,19 @@ def test_bson_types_round_trip_through_documents() -> None:
     assert Everything.model_validate_doc(doc) == value
     as_json = value.model_dump(mode="json")
     assert as_json["ref"] == str(value.ref) and as_json["money"] == "9.99"
+
+
+def test_regular_expressions_are_pattern_strings_in_json_and_its_schema() -> None:
+    class Filter(Model):
+        stored: RegexField
+        compiled: re.Pattern[str]
+
+    value = Filter(stored="^a", compiled="^b")  # type: ignore[arg-type]  # validated from str
+    assert isinstance(value.stored, bson.regex.Regex) and isinstance(value.compiled, re.Pattern)
+    assert value.model_dump(mode="json") == {"id": str(value.id), "stored": "^a", "compiled": "^b"}
+    properties = Filter.model_json_schema()["properties"]
+    assert properties["stored"] == {"format": "regex", "title": "Stored", "type": "string"}
+    assert properties["compiled"] == {"format": "regex", "title": "Compiled", "type": "string"}
 
 
 def test_objectid_json_schema_is_a_string() -> None:

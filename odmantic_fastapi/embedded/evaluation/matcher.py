@@ -28,7 +28,7 @@ from .compare import (
     type_rank,
 )
 from .expressions import evaluate, validate_expression
-from .paths import split_path
+from .paths import resolve_path, split_path
 from .text_search import TextSearch
 from .values import TYPE_ALIASES, Pattern, bson_type_number, compile_regex, is_regex, truthy
 
@@ -45,41 +45,6 @@ _RANK_MAXKEY = 100
 
 def _bad(message: str) -> CommandError:
     return CommandError(2, message)
-
-
-def _resolve(doc: Any, parts: tuple[str, ...]) -> tuple[Values, bool]:
-    """Values reached by ``parts`` and whether any branch of the path was missing."""
-    out: Values = []
-    missing = False
-
-    def walk(node: Any, i: int) -> None:
-        nonlocal missing
-        if i == len(parts):
-            out.append(node)
-            return
-        part = parts[i]
-        if isinstance(node, Mapping):
-            if part in node:
-                walk(node[part], i + 1)
-            else:
-                missing = True
-        elif isinstance(node, list):
-            if part.isdigit():
-                index = int(part)
-                if index < len(node):
-                    walk(node[index], i + 1)
-                else:
-                    missing = True
-            for element in node:
-                if isinstance(element, Mapping):
-                    walk(element, i)
-                elif not part.isdigit():
-                    missing = True
-        else:
-            missing = True
-
-    walk(doc, 0)
-    return out, missing
 
 
 def _expand(values: Values) -> list[Any]:
@@ -350,7 +315,7 @@ def _any_value(test: Callable[[Any], bool]) -> FieldTest:
 
 
 def _path_test(parts: tuple[str, ...], test: FieldTest) -> DocTest:
-    return lambda doc: test(*_resolve(doc, parts))
+    return lambda doc: test(*resolve_path(doc, parts))
 
 
 def _operators(spec: Mapping[str, Any]) -> FieldTest:
@@ -532,7 +497,9 @@ class Matcher:
                 if isinstance(node, list):
                     rest = parts[i:]
                     for index, element in enumerate(node):
-                        values, missing = _resolve(element, rest) if rest else ([element], False)
+                        values, missing = (
+                            resolve_path(element, rest) if rest else ([element], False)
+                        )
                         if test(values, missing):
                             return index
                     break

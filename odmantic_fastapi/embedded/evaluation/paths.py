@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MISSING", "get_path", "get_path_values", "split_path"]
+__all__ = ["MISSING", "get_path", "get_path_values", "resolve_path", "split_path"]
 
 
 class _Missing:
@@ -38,24 +38,40 @@ def split_path(path: str) -> tuple[str, ...]:
     return parts
 
 
-def _walk(node: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> None:
+def _walk(node: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> bool:
+    """Append what ``parts[i:]`` reaches from ``node`` to ``out``; True if a branch led nowhere."""
     if i == len(parts):
         out.append(node)
-        return
+        return False
     part = parts[i]
     if isinstance(node, Mapping):
         if part in node:
-            _walk(node[part], parts, i + 1, out)
-        return
-    if isinstance(node, list):
-        if part.isdigit():
-            index = int(part)
-            if index < len(node):
-                _walk(node[index], parts, i + 1, out)
-        # A name applied to an array reaches into its documents.
-        for element in node:
-            if isinstance(element, Mapping):
-                _walk(element, parts, i, out)
+            return _walk(node[part], parts, i + 1, out)
+        return True
+    if not isinstance(node, list):
+        return True
+    missing = False
+    if part.isdigit():
+        index = int(part)
+        missing = _walk(node[index], parts, i + 1, out) if index < len(node) else True
+    # A name applied to an array reaches into its documents.
+    for element in node:
+        if isinstance(element, Mapping):
+            missing = _walk(element, parts, i, out) or missing
+        elif not part.isdigit():
+            missing = True
+    return missing
+
+
+def resolve_path(doc: Any, parts: tuple[str, ...]) -> tuple[list[Any], bool]:
+    """Every value ``parts`` reaches, and whether some branch of the path was missing.
+
+    Query operators need both: ``{a.b: null}`` matches a missing branch, and
+    ``$exists`` tells a missing field from one holding null.
+    """
+    out: list[Any] = []
+    missing = _walk(doc, parts, 0, out)
+    return out, missing
 
 
 def get_path_values(doc: Mapping[str, Any], path: str) -> list[Any]:
