@@ -13,7 +13,6 @@ import datetime
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 from bson import Timestamp
@@ -269,12 +268,7 @@ class AIOChangeStream(_ChangeStreamBase[ModelT]):
         await self._open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
 
@@ -307,10 +301,5 @@ class SyncChangeStream(_ChangeStreamBase[ModelT]):
         self._open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

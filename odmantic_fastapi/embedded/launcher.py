@@ -11,7 +11,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from .server import MongoServer, ServerConfig
@@ -21,6 +20,9 @@ __all__ = ["EmbeddedServer", "ServerProcess"]
 
 class _Launcher(ABC):
     """A server that ``with`` starts and stops, whatever runs it."""
+
+    _what: str  # how errors name the server: "embedded server", "server process"
+    _url: str | None = None
 
     @abstractmethod
     def start(self, timeout: float = 30.0) -> str:
@@ -34,13 +36,15 @@ class _Launcher(ABC):
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def url(self) -> str:
+        """The ``mongodb://`` URL of the running server."""
+        if self._url is None:
+            raise RuntimeError(f"the {self._what} is not running; call start() first")
+        return self._url
 
 
 class EmbeddedServer(_Launcher):
@@ -52,6 +56,8 @@ class EmbeddedServer(_Launcher):
 
     ``test_commands=True`` enables ``configureFailPoint`` (fault injection for tests).
     """
+
+    _what = "embedded server"
 
     def __init__(
         self,
@@ -72,13 +78,7 @@ class EmbeddedServer(_Launcher):
         self.server: MongoServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._url: str | None = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("the embedded server is not running; call start() first")
-        return self._url
+        self._url = None
 
     def start(self, timeout: float = 30.0) -> str:
         """Start serving and return the ``mongodb://`` URL; raises if startup fails."""
@@ -134,6 +134,8 @@ class ServerProcess(_Launcher):
     A separate process is what crash tests need: :meth:`kill` sends SIGKILL.
     """
 
+    _what = "server process"
+
     def __init__(
         self,
         *,
@@ -151,7 +153,7 @@ class ServerProcess(_Launcher):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.max_connections = max_connections
         self.process: subprocess.Popen[str] | None = None
-        self._url: str | None = None
+        self._url = None
         # The server's log goes to a file, never to a pipe nobody reads: a full
         # pipe would block the server on its next log line.
         self._log: IO[bytes] | None = None
@@ -163,12 +165,6 @@ class ServerProcess(_Launcher):
         self._log.flush()
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("the server process is not running; call start() first")
-        return self._url
 
     def start(self, timeout: float = 30.0) -> str:
         args = [sys.executable, "-m", "odmantic_fastapi.embedded", "--host", self.host]

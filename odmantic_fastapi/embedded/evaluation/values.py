@@ -6,20 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import bson
 import re2
 import regex
-from bson import (
-    Binary,
-    Code,
-    DatetimeMS,
-    Decimal128,
-    Int64,
-    MaxKey,
-    MinKey,
-    ObjectId,
-    Regex,
-    Timestamp,
-)
 
 from ..errors import CommandError
 from . import budget
@@ -62,42 +51,36 @@ _TYPE_NAMES: dict[int, str] = {
 }
 
 
+# The BSON type number of each kind of Python value other than a plain int, which
+# is 16 or 18 by its width (bool and Int64 are ints to isinstance, with numbers of their own).
+_TYPE_NUMBERS: tuple[tuple[type | tuple[type, ...], int], ...] = (
+    (bool, 8),
+    (bson.Int64, 18),
+    (float, 1),
+    (bson.Decimal128, 19),
+    (str, 2),
+    (Mapping, 3),
+    ((list, tuple), 4),
+    ((bytes, bson.Binary), 5),
+    (bson.ObjectId, 7),
+    ((datetime.datetime, bson.DatetimeMS), 9),
+    ((bson.Regex, re.Pattern), 11),
+    (bson.Code, 13),
+    (bson.Timestamp, 17),
+    (bson.MinKey, -1),
+    (bson.MaxKey, 127),
+)
+
+
 def bson_type_number(value: Any) -> int:
-    """The numeric BSON type of a value, as ``$type`` reports it."""
+    """The numeric BSON type of a value, as ``$type`` reports it (0 for none of them)."""
     if value is None:
         return 10
-    if isinstance(value, bool):
-        return 8
-    if isinstance(value, Int64):
-        return 18
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool | bson.Int64):
         return 16 if -(2**31) <= value < 2**31 else 18
-    if isinstance(value, float):
-        return 1
-    if isinstance(value, Decimal128):
-        return 19
-    if isinstance(value, str):
-        return 2
-    if isinstance(value, Mapping):
-        return 3
-    if isinstance(value, list | tuple):
-        return 4
-    if isinstance(value, bytes | Binary):
-        return 5
-    if isinstance(value, ObjectId):
-        return 7
-    if isinstance(value, datetime.datetime | DatetimeMS):
-        return 9
-    if isinstance(value, Regex | re.Pattern):
-        return 11
-    if isinstance(value, Code):
-        return 13
-    if isinstance(value, Timestamp):
-        return 17
-    if isinstance(value, MinKey):
-        return -1
-    if isinstance(value, MaxKey):
-        return 127
+    for kind, number in _TYPE_NUMBERS:
+        if isinstance(value, kind):
+            return number
     return 0
 
 
@@ -107,7 +90,7 @@ def bson_type_name(value: Any) -> str:
 
 
 def is_regex(value: Any) -> bool:
-    return isinstance(value, Regex | re.Pattern)
+    return isinstance(value, bson.Regex | re.Pattern)
 
 
 # A pattern RE2 cannot run (backreferences, lookaround, ...) falls back to the
@@ -184,7 +167,7 @@ def compile_regex(pattern: Any, options: str = "") -> Pattern:
     if isinstance(pattern, re.Pattern):
         options = options or _flags_to_options(pattern.flags)
         pattern = pattern.pattern
-    elif isinstance(pattern, Regex):
+    elif isinstance(pattern, bson.Regex):
         flags = pattern.flags if isinstance(pattern.flags, int) else 0
         options = options or _flags_to_options(flags)
         pattern = pattern.pattern
