@@ -7,12 +7,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from odmantic_fastapi.settings import EMBEDDED_URL, MongoSettings
 
+from .limits import DEFAULT_MAX_BODY_BYTES
+
 __all__ = ["DemoSettings", "mongo_settings"]
 
 
 class DemoSettings(BaseSettings):
     """``DEMO_*`` variables; ``MONGODB_URL`` unset means the embedded server in ``./.data``.
 
+    ``DEMO_MAX_BODY_BYTES`` bounds request bodies (413 above it; 64 KiB by default).
     Set ``DEMO_REQUIRE_MONGODB_URL=true`` (the Docker image does) to make a
     missing ``MONGODB_URL`` a startup error instead of a silent fallback.
     """
@@ -23,6 +26,7 @@ class DemoSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path(".data")
     require_mongodb_url: bool = False
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
 
 
 def mongo_settings(demo: DemoSettings, environ: dict[str, str]) -> MongoSettings:

@@ -13,12 +13,30 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pymongo
+from pymongo.errors import ServerSelectionTimeoutError
 
 from .engine import AIOEngine, SyncEngine
 from .model import Model
 from .settings import MongoSettings
 
 __all__ = ["Engines", "open_engine", "open_engines"]
+
+
+def _hosts(url: str) -> str:
+    """The hosts a connection string names, without its credentials or options."""
+    scheme, _, rest = url.partition("://")
+    hosts = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    return f"{hosts} (DNS SRV)" if scheme == "mongodb+srv" else hosts
+
+
+def _unreachable(url: str, timeout: float, exc: ServerSelectionTimeoutError) -> str:
+    # pymongo's message ends with the whole topology description; its first part says why.
+    reason = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0][:200]
+    return (
+        f"cannot reach MongoDB at {_hosts(url)} within {timeout:g} s ({reason}): check that "
+        "MONGODB_URL names a running server or replica set (with its replicaSet name) that "
+        "this machine can reach; MONGODB_SERVER_SELECTION_TIMEOUT_MS sets how long to wait"
+    )
 
 
 class Engines:
@@ -84,6 +102,12 @@ async def open_engines(
 
             client = AsyncMongoClient(url, **options)
             stack.push_async_callback(client.close)
+        try:
+            # One round trip, so an unreachable deployment fails startup, not the first request.
+            await client.admin.command("ping")
+        except ServerSelectionTimeoutError as exc:
+            timeout = client.options.server_selection_timeout
+            raise ServerSelectionTimeoutError(_unreachable(url, timeout, exc)) from None
         engine = AIOEngine(client, database=settings.database)
         await engine.configure_database(list(models))
         database = settings.database

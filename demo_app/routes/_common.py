@@ -18,7 +18,8 @@ __all__ = [
 
 # Responses every operation of a router can give, documented once per router.
 MALFORMED_BODY: dict[int | str, dict[str, str]] = {
-    400: {"description": "The body could not be read (not JSON, or not UTF-8)"}
+    400: {"description": "The body could not be read (not JSON, or not UTF-8)"},
+    413: {"description": "The body is over the size limit (DEMO_MAX_BODY_BYTES, 64 KiB)"},
 }
 AUTHENTICATED: dict[int | str, dict[str, str]] = {
     **MALFORMED_BODY,
