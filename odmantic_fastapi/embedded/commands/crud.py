@@ -105,9 +105,19 @@ def matching_documents(
 
 
 def _check_document(doc: Mapping[str, Any]) -> None:
-    for key in doc:
-        if key.startswith("$"):
-            raise CommandError(2, f"Document can't have $ prefixed field names: {key}")
+    """What storage refuses: since MongoDB 5.0 only an _id holding ``$``-prefixed names.
+
+    ``$``-prefixed and dotted field names are stored anywhere else; an update
+    document's own ``$`` keys are operators and never reach here.
+    """
+    id_value = doc.get("_id")
+    if isinstance(id_value, Mapping):
+        for key in id_value:
+            if key.startswith("$"):
+                raise CommandError(
+                    52,
+                    f"_id fields may not contain '$'-prefixed fields: {key} is not valid for storage.",
+                )
     if "_id" in doc and isinstance(doc["_id"], _MAX_ID_TYPES):
         kind = "array" if isinstance(doc["_id"], list) else "regex"
         raise CommandError(2, f"The '_id' value cannot be of type {kind}")

@@ -1,4 +1,4 @@
-"""Array and object expression operators: $size, $filter, $map, $reduce, $in, $mergeObjects, ..."""
+"""Array and object expression operators: $size, $filter, $map, $reduce, $in, $mergeObjects, $setField, ..."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -206,12 +206,74 @@ def _array_to_object(name: str, expr: Any, root: Any, variables: Vars) -> Any:
     return obj
 
 
+def _field_name(name: str, expr: Mapping[str, Any]) -> str:
+    """The ``field`` of $getField/$setField/$unsetField: a string constant, or one in $literal.
+
+    A constant name may hold dots or start with ``$``, which is why these operators exist;
+    one that starts with ``$`` must come in $literal, or it would read as a field path.
+    """
+    field = expr.get("field")
+    if isinstance(field, Mapping) and list(field) == ["$literal"]:
+        field = field["$literal"]
+    elif isinstance(field, str) and field.startswith("$"):
+        raise CommandError(
+            5943201 if name == "$getField" else 4161105,
+            f"{name}: 'field' must be a string without a '$' prefix, or wrapped in $literal",
+        )
+    if not isinstance(field, str):
+        raise CommandError(
+            5943201 if name == "$getField" else 4161106,
+            f"{name} requires 'field' to evaluate to type String, but got {type_name(field)}",
+        )
+    return field
+
+
+def _object_input(name: str, expr: Mapping[str, Any], root: Any, variables: Vars) -> Any:
+    if "input" not in expr:
+        raise CommandError(4161102, f"{name} requires 'input' to be specified")
+    source = evaluate(expr["input"], root, variables)
+    if is_null(source):
+        return None
+    if not isinstance(source, Mapping):
+        raise CommandError(
+            4161105, f"{name} requires 'input' to evaluate to type Object, got {type_name(source)}"
+        )
+    return source
+
+
 def _get_field(name: str, expr: Any, root: Any, variables: Vars) -> Any:
-    field = expr if isinstance(expr, str) else expr.get("field")
-    source = (
-        root if isinstance(expr, str) else evaluate(expr.get("input", "$$CURRENT"), root, variables)
-    )
-    return source.get(field, MISSING) if isinstance(source, Mapping) else None
+    if not isinstance(expr, Mapping) or "field" not in expr:
+        # The short form names a field of the current document.
+        expr = {"field": expr}
+    field = _field_name(name, expr)
+    source = evaluate(expr.get("input", "$$CURRENT"), root, variables)
+    if is_null(source):
+        return None
+    if not isinstance(source, Mapping):
+        return MISSING
+    return source.get(field, MISSING)
+
+
+def _set_field(name: str, expr: Any, root: Any, variables: Vars) -> Any:
+    if not isinstance(expr, Mapping):
+        raise CommandError(4161100, f"{name} only supports an object as its argument")
+    field = _field_name(name, expr)
+    source = _object_input(name, expr, root, variables)
+    if name == "$unsetField":
+        value = MISSING
+    else:
+        if "value" not in expr:
+            raise CommandError(4161103, f"{name} requires 'value' to be specified")
+        value = evaluate(expr["value"], root, variables)
+    if source is None:
+        return None
+    out = {k: v for k, v in source.items() if k != field}
+    if value is not MISSING:
+        out[field] = value
+        if field in source:
+            # Setting a field that exists keeps its place among the others.
+            out = {k: (value if k == field else v) for k, v in source.items()}
+    return out
 
 
 OPERATORS: dict[str, Operator] = {
@@ -234,4 +296,6 @@ OPERATORS: dict[str, Operator] = {
     "$objectToArray": _object_to_array,
     "$arrayToObject": _array_to_object,
     "$getField": _get_field,
+    "$setField": _set_field,
+    "$unsetField": _set_field,
 }
