@@ -38,7 +38,7 @@ from .cursor import SyncCursor
 from .model import Model
 from .query import QueryDictBool, _to_bson
 from .reference import LazyReference
-from .session import SyncSession, SyncSessionType, SyncTransaction
+from .session import SyncSession, SyncSessionType, SyncTransaction, transaction_of
 from .typing import ModelType
 
 __all__ = ["SyncEngine"]
@@ -75,8 +75,8 @@ class SyncEngine(BaseEngine):
 
     def _write_session(self, session: SyncSessionType) -> WriteSession:
         """The session of a save or delete as the save plan takes it."""
-        transaction = session if isinstance(session, SyncTransaction) else None
-        return WriteSession(self._get_session(session), transaction)
+        driver = self._get_session(session)
+        return WriteSession(driver, transaction_of(driver))
 
     def configure_database(
         self,

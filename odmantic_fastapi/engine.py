@@ -57,6 +57,7 @@ from .session import (
     AIOTransaction,
     SyncSession,
     SyncSessionType,
+    transaction_of,
 )
 from .typing import ModelType
 
@@ -114,9 +115,8 @@ class AIOEngine(BaseEngine):
 
     def _write_session(self, session: AIOSessionType) -> WriteSession:
         """The session of a save or delete as the save plan takes it (joined when not given)."""
-        in_use = session if session is not None else joined_session()
-        transaction = in_use if isinstance(in_use, AIOTransaction) else None
-        return WriteSession(self._get_session(session), transaction)
+        driver = self._get_session(session)
+        return WriteSession(driver, transaction_of(driver))
 
     async def configure_database(
         self,

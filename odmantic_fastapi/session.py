@@ -18,6 +18,7 @@ State of a transaction::
 """
 
 import enum
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeAlias, Unpack
@@ -48,6 +49,7 @@ __all__ = [
     "SyncSessionType",
     "SyncTransaction",
     "TransactionState",
+    "transaction_of",
 ]
 
 
@@ -78,22 +80,64 @@ class _Rollback:
         self._callbacks.clear()
 
 
+# The open transaction of each driver session (by id, checked by identity on
+# lookup). Session methods hand the engine the driver session, as ODMantic's do,
+# and so may user code; the engine finds the transaction through it, so a write
+# made in a transaction is undone on the Python side when it aborts, whichever
+# form of the session the write was given.
+_open_transactions: "dict[int, weakref.ref[_TransactionCore]]" = {}
+
+
+def transaction_of(driver: object) -> "AIOTransaction | SyncTransaction | None":
+    """The open transaction of a driver session, if one of ours runs on it."""
+    if driver is None:
+        return None
+    ref = _open_transactions.get(id(driver))
+    transaction = ref() if ref is not None else None
+    if not isinstance(transaction, AIOTransaction | SyncTransaction):
+        return None
+    return transaction if transaction._driver_session() is driver else None
+
+
 class _TransactionCore:
     """What async and sync transactions share: their options, state and rollback hooks."""
 
     state: TransactionState
     options: TransactionOptions
+    _open_key: int | None
     _rollback: _Rollback
 
     def _setup(self, engine: "AIOEngine | SyncEngine", options: TransactionOptions | None) -> None:
         self.options = (options or TransactionOptions()).merged_over(engine.transaction_options)
         self.state = TransactionState.NEW
         self._rollback = _Rollback()
+        self._open_key: int | None = None
 
     @property
     def is_started(self) -> bool:
         """True while the transaction is open (started, not yet committed or aborted)."""
         return self.state is TransactionState.ACTIVE
+
+    def _driver_session(self) -> object:
+        raise NotImplementedError
+
+    def _register_open(self) -> None:
+        key = id(self._driver_session())
+
+        def forget(ref: "weakref.ref[_TransactionCore]") -> None:
+            if _open_transactions.get(key) is ref:
+                del _open_transactions[key]
+
+        self._open_key = key
+        _open_transactions[key] = weakref.ref(self, forget)
+
+    def _forget_open(self) -> None:
+        if self._open_key is None:
+            return
+        ref = _open_transactions.get(self._open_key)
+        if ref is not None and ref() is self:
+            del _open_transactions[self._open_key]
+        self._open_key = None
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` if this transaction aborts (used to re-mark saved instances)."""
@@ -171,7 +215,8 @@ class AIOSession:
         """A transaction on this (started) session."""
         return AIOTransaction(self, TransactionOptions(**options))
 
-    # The session-level CRUD methods ODMantic has; each passes this session on.
+    # The session-level CRUD methods ODMantic has; each hands the engine the driver
+    # session, as ODMantic's do (the engine finds an open transaction through it).
 
     def find(
         self,
@@ -181,31 +226,44 @@ class AIOSession:
         skip: int = 0,
         limit: int | None = None,
     ) -> "AIOCursor[ModelType]":
-        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
+        return self.engine.find(
+            model,
+            *queries,
+            sort=sort,
+            skip=skip,
+            limit=limit,
+            session=self.engine._get_session(self),
+        )
 
     async def find_one(
         self, model: type[ModelType], *queries: QueryDictBool, sort: Any | None = None
     ) -> ModelType | None:
-        return await self.engine.find_one(model, *queries, sort=sort, session=self)
+        return await self.engine.find_one(
+            model, *queries, sort=sort, session=self.engine._get_session(self)
+        )
 
     async def count(self, model: type[ModelType], *queries: QueryDictBool) -> int:
-        return await self.engine.count(model, *queries, session=self)
+        return await self.engine.count(model, *queries, session=self.engine._get_session(self))
 
     async def save(self, instance: ModelType) -> ModelType:
-        return await self.engine.save(instance, session=self)
+        return await self.engine.save(instance, session=self.engine._get_session(self))
 
     async def save_all(
         self, instances: Sequence[ModelType], *, ordered: bool = True
     ) -> list[ModelType]:
-        return await self.engine.save_all(instances, session=self, ordered=ordered)
+        return await self.engine.save_all(
+            instances, session=self.engine._get_session(self), ordered=ordered
+        )
 
     async def delete(self, instance: ModelType) -> None:
-        await self.engine.delete(instance, session=self)
+        await self.engine.delete(instance, session=self.engine._get_session(self))
 
     async def remove(
         self, model: type[ModelType], *queries: QueryDictBool, just_one: bool = False
     ) -> int:
-        return await self.engine.remove(model, *queries, just_one=just_one, session=self)
+        return await self.engine.remove(
+            model, *queries, just_one=just_one, session=self.engine._get_session(self)
+        )
 
     # Beyond ODMantic: the engine's additions, on this session.
 
@@ -213,19 +271,25 @@ class AIOSession:
         self, model: type[ModelType], *queries: QueryDictBool, update: Any, just_one: bool = False
     ) -> int:
         return await self.engine.update(
-            model, *queries, update=update, just_one=just_one, session=self
+            model,
+            *queries,
+            update=update,
+            just_one=just_one,
+            session=self.engine._get_session(self),
         )
 
     def aggregate(
         self, model: type[ModelType], pipeline: Sequence[Any], *, output: Any = None
     ) -> "AIOCursor[Any]":
-        return self.engine.aggregate(model, pipeline, output=output, session=self)
+        return self.engine.aggregate(
+            model, pipeline, output=output, session=self.engine._get_session(self)
+        )
 
     async def fetch(self, reference: "LazyReference[ModelType]") -> ModelType | None:
-        return await self.engine.fetch(reference, session=self)
+        return await self.engine.fetch(reference, session=self.engine._get_session(self))
 
     async def fetch_all(self, references: "Sequence[LazyReference[ModelType]]") -> list[ModelType]:
-        return await self.engine.fetch_all(references, session=self)
+        return await self.engine.fetch_all(references, session=self.engine._get_session(self))
 
 
 class AIOTransaction(_TransactionCore, AIOSession):
@@ -263,6 +327,9 @@ class AIOTransaction(_TransactionCore, AIOSession):
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
 
+    def _driver_session(self) -> object:
+        return self._owner.session
+
     @property  # type: ignore[override]  # ODMantic's shape: the owning session, not the driver's
     def session(self) -> AIOSession:
         """The session the transaction runs on (its own one when made by ``engine.transaction()``)."""
@@ -285,6 +352,7 @@ class AIOTransaction(_TransactionCore, AIOSession):
             await self._end_own_session()
             raise
         self.state = TransactionState.ACTIVE
+        self._register_open()
 
     async def commit(self) -> None:
         """Commit; the transaction's writes become visible to everyone at once."""
@@ -297,6 +365,7 @@ class AIOTransaction(_TransactionCore, AIOSession):
             # An unknown outcome leaves the transaction active so commit() can be retried.
             raise
         self.state = TransactionState.COMMITTED
+        self._forget_open()
         self._rollback.clear()
         await self._end_own_session()
 
@@ -312,6 +381,7 @@ class AIOTransaction(_TransactionCore, AIOSession):
 
     async def _mark_aborted(self) -> None:
         self.state = TransactionState.ABORTED
+        self._forget_open()
         self._rollback.run()
         await self._end_own_session()
 
@@ -400,45 +470,66 @@ class SyncSession:
         skip: int = 0,
         limit: int | None = None,
     ) -> "SyncCursor[ModelType]":
-        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
+        return self.engine.find(
+            model,
+            *queries,
+            sort=sort,
+            skip=skip,
+            limit=limit,
+            session=self.engine._get_session(self),
+        )
 
     def find_one(
         self, model: type[ModelType], *queries: QueryDictBool, sort: Any | None = None
     ) -> ModelType | None:
-        return self.engine.find_one(model, *queries, sort=sort, session=self)
+        return self.engine.find_one(
+            model, *queries, sort=sort, session=self.engine._get_session(self)
+        )
 
     def count(self, model: type[ModelType], *queries: QueryDictBool) -> int:
-        return self.engine.count(model, *queries, session=self)
+        return self.engine.count(model, *queries, session=self.engine._get_session(self))
 
     def save(self, instance: ModelType) -> ModelType:
-        return self.engine.save(instance, session=self)
+        return self.engine.save(instance, session=self.engine._get_session(self))
 
     def save_all(self, instances: Sequence[ModelType], *, ordered: bool = True) -> list[ModelType]:
-        return self.engine.save_all(instances, session=self, ordered=ordered)
+        return self.engine.save_all(
+            instances, session=self.engine._get_session(self), ordered=ordered
+        )
 
     def delete(self, instance: ModelType) -> None:
-        self.engine.delete(instance, session=self)
+        self.engine.delete(instance, session=self.engine._get_session(self))
 
     def remove(
         self, model: type[ModelType], *queries: QueryDictBool, just_one: bool = False
     ) -> int:
-        return self.engine.remove(model, *queries, just_one=just_one, session=self)
+        return self.engine.remove(
+            model, *queries, just_one=just_one, session=self.engine._get_session(self)
+        )
 
     def update(
         self, model: type[ModelType], *queries: QueryDictBool, update: Any, just_one: bool = False
     ) -> int:
-        return self.engine.update(model, *queries, update=update, just_one=just_one, session=self)
+        return self.engine.update(
+            model,
+            *queries,
+            update=update,
+            just_one=just_one,
+            session=self.engine._get_session(self),
+        )
 
     def aggregate(
         self, model: type[ModelType], pipeline: Sequence[Any], *, output: Any = None
     ) -> "SyncCursor[Any]":
-        return self.engine.aggregate(model, pipeline, output=output, session=self)
+        return self.engine.aggregate(
+            model, pipeline, output=output, session=self.engine._get_session(self)
+        )
 
     def fetch(self, reference: "LazyReference[ModelType]") -> ModelType | None:
-        return self.engine.fetch(reference, session=self)
+        return self.engine.fetch(reference, session=self.engine._get_session(self))
 
     def fetch_all(self, references: "Sequence[LazyReference[ModelType]]") -> list[ModelType]:
-        return self.engine.fetch_all(references, session=self)
+        return self.engine.fetch_all(references, session=self.engine._get_session(self))
 
 
 class SyncTransaction(_TransactionCore, SyncSession):
@@ -468,6 +559,9 @@ class SyncTransaction(_TransactionCore, SyncSession):
             raise RuntimeError("transaction not started")
         return self._owner.get_driver_session()
 
+    def _driver_session(self) -> object:
+        return self._owner.session
+
     @property  # type: ignore[override]  # ODMantic's shape: the owning session, not the driver's
     def session(self) -> SyncSession:
         """The session the transaction runs on (its own one when made by ``engine.transaction()``)."""
@@ -489,6 +583,7 @@ class SyncTransaction(_TransactionCore, SyncSession):
             self._end_own_session()
             raise
         self.state = TransactionState.ACTIVE
+        self._register_open()
 
     def commit(self) -> None:
         self._require_active("commit")
@@ -499,6 +594,7 @@ class SyncTransaction(_TransactionCore, SyncSession):
                 self._mark_aborted()
             raise
         self.state = TransactionState.COMMITTED
+        self._forget_open()
         self._rollback.clear()
         self._end_own_session()
 
@@ -513,6 +609,7 @@ class SyncTransaction(_TransactionCore, SyncSession):
 
     def _mark_aborted(self) -> None:
         self.state = TransactionState.ABORTED
+        self._forget_open()
         self._rollback.run()
         self._end_own_session()
 

@@ -291,6 +291,60 @@ async def test_instances_saved_in_an_aborted_transaction_are_written_by_a_retry(
     assert await aio_engine.count(User) == 1
 
 
+@pytest.mark.parametrize("through", ["transaction", "driver session", "session"])
+async def test_a_save_in_an_aborted_transaction_is_written_by_a_retry_whatever_session_form(
+    aio_engine: AIOEngine, through: str
+) -> None:
+    user = User(name="Retry", email="retry@example.com")
+    async with aio_engine.session() as session, session.transaction() as txn:
+        if through == "transaction":
+            await txn.save(user)
+        elif through == "driver session":
+            await aio_engine.save(user, session=txn.get_driver_session())
+        else:
+            await session.save(user)
+        await txn.abort()
+    assert await aio_engine.count(User) == 0
+    await aio_engine.save(user)
+    assert await aio_engine.count(User) == 1
+
+
+def test_a_sync_save_given_the_driver_session_is_written_by_a_retry_after_abort(
+    sync_engine: SyncEngine,
+) -> None:
+    user = User(name="Retry", email="retry@example.com")
+    with sync_engine.transaction() as txn:
+        sync_engine.save(user, session=txn.get_driver_session())
+        txn.abort()
+    sync_engine.save(user)
+    assert sync_engine.count(User) == 1
+
+
+async def test_session_methods_hand_the_engine_the_driver_session(
+    mongodb_url: str, mongodb_database_name: str
+) -> None:
+    from pymongo import AsyncMongoClient
+
+    seen: list[object] = []
+
+    class RecordingEngine(AIOEngine):
+        async def count(self, model: Any, *queries: Any, session: Any = None) -> int:
+            seen.append(session)
+            return await super().count(model, *queries, session=session)
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    engine = RecordingEngine(client, mongodb_database_name)
+    try:
+        async with engine.session() as session:
+            await session.count(User)
+            async with session.transaction() as txn:
+                await txn.count(User)
+            assert seen == [session.get_driver_session()] * 2
+    finally:
+        await client.drop_database(mongodb_database_name)
+        await client.close()
+
+
 async def test_session_from_another_client_is_refused(
     aio_engine: AIOEngine, mongodb_url: str
 ) -> None:
