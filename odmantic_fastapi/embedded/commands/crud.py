@@ -28,7 +28,17 @@ from ._base import Context, collection_name, command, get_bool, get_document, ge
 from ._reading import sort_documents
 from ._writing import Turns, matching_for_write, still_matching
 
-__all__ = ["filter_arg", "let_variables", "matching_documents", "open_collection", "text_fields"]
+__all__ = [
+    "check_document",
+    "filter_arg",
+    "insert_new",
+    "let_variables",
+    "matching_documents",
+    "open_collection",
+    "retrying",
+    "text_fields",
+    "with_id",
+]
 
 _MAX_ID_TYPES = (list, bson.Regex)
 _T = TypeVar("_T")
@@ -104,7 +114,7 @@ def matching_documents(
     return [doc for doc in scan if doc is not None]
 
 
-def _check_document(doc: Mapping[str, Any]) -> None:
+def check_document(doc: Mapping[str, Any]) -> None:
     """What storage refuses: since MongoDB 5.0 only an _id holding ``$``-prefixed names.
 
     ``$``-prefixed and dotted field names are stored anywhere else; an update
@@ -125,7 +135,7 @@ def _check_document(doc: Mapping[str, Any]) -> None:
         raise CommandError(10334, "object to insert exceeds maxBsonObjectSize")
 
 
-def _with_id(doc: dict[str, Any]) -> dict[str, Any]:
+def with_id(doc: dict[str, Any]) -> dict[str, Any]:
     if "_id" in doc:
         if next(iter(doc)) == "_id":
             return doc
@@ -178,7 +188,7 @@ async def _run_statements(
     return errors
 
 
-async def _retrying(turns: Turns, attempt: Callable[[], _T]) -> _T:
+async def retrying(turns: Turns, attempt: Callable[[], _T]) -> _T:
     """``attempt()``, run again each time a transaction's lock on a document is released."""
     while True:
         try:
@@ -187,7 +197,7 @@ async def _retrying(turns: Turns, attempt: Callable[[], _T]) -> _T:
             await turns.wait_for_lock(wait)
 
 
-async def _insert_new(
+async def insert_new(
     ctx: Context, turns: Turns, coll: Collection, doc: dict[str, Any], key: IdKey | None = None
 ) -> None:
     """Insert a document whose _id must be new, waiting for a transaction holding it.
@@ -207,7 +217,7 @@ async def _insert_new(
             )
         ctx.write(coll, key, doc, doc["_id"])
 
-    await _retrying(turns, attempt)
+    await retrying(turns, attempt)
 
 
 @command("insert")
@@ -224,8 +234,8 @@ async def insert(ctx: Context) -> dict[str, Any]:
 
     async def run(index: int, raw: dict[str, Any]) -> None:
         nonlocal n
-        _check_document(raw)
-        await _insert_new(ctx, turns, coll, _with_id(raw))
+        check_document(raw)
+        await insert_new(ctx, turns, coll, with_id(raw))
         n += 1
 
     errors = await _run_statements(ctx, turns, documents, "documents to insert", ordered, run)
@@ -297,7 +307,7 @@ def _upsert_document(
             seed, update, array_filters=array_filters, is_insert=True, variables=variables
         )
     _check_id_kept(seed, doc)
-    return _with_id(doc)
+    return with_id(doc)
 
 
 def _check_id_kept(seed: Mapping[str, Any], doc: Mapping[str, Any]) -> None:
@@ -343,7 +353,7 @@ async def _update_one_statement(
             return False
         new = _new_version(old, update, matcher, array_filters, variables)
         if modifies(old, new):
-            _check_document(new)
+            check_document(new)
             ctx.write(coll, id_key(old["_id"]), new, new["_id"])
             modified += 1
         n += 1
@@ -352,13 +362,13 @@ async def _update_one_statement(
 
     for candidate in await matching_for_write(turns, coll, filter, matcher):
         await turns.tick()
-        if await _retrying(turns, partial(update_candidate, candidate)) and not multi:
+        if await retrying(turns, partial(update_candidate, candidate)) and not multi:
             break
     if n or not upsert:
         return n, modified, None, last_old, last_new
     doc = _upsert_document(filter, update, array_filters, variables)
-    _check_document(doc)
-    await _insert_new(ctx, turns, coll, doc)
+    check_document(doc)
+    await insert_new(ctx, turns, coll, doc)
     return 1, 0, doc["_id"], None, doc
 
 
@@ -397,11 +407,11 @@ async def _set_by_id(
             )
         if not modifies(old, new):
             return 1, 0, None, old, new
-        _check_document(new)
+        check_document(new)
         ctx.write(coll, key, new, new["_id"])
         return 1, 1, None, old, new
 
-    result = await _retrying(turns, attempt)
+    result = await retrying(turns, attempt)
     if result is not None:
         return result
     if not upsert:
@@ -409,8 +419,8 @@ async def _set_by_id(
     seed = {"_id": id_value}
     doc = apply_update(seed, update, is_insert=True)
     _check_id_kept(seed, doc)
-    _check_document(doc)
-    await _insert_new(ctx, turns, coll, doc, key)
+    check_document(doc)
+    await insert_new(ctx, turns, coll, doc, key)
     return 1, 0, doc["_id"], None, doc
 
 
@@ -472,7 +482,7 @@ async def _delete_statement(
     deleted = 0
     for candidate in await matching_for_write(turns, coll, filter, matcher):
         await turns.tick()
-        if await _retrying(turns, partial(delete_candidate, candidate)):
+        if await retrying(turns, partial(delete_candidate, candidate)):
             deleted += 1
             if limit == 1:
                 break
@@ -579,7 +589,7 @@ async def _remove_first(
 
     for candidate in docs:
         await turns.tick()
-        removed = await _retrying(turns, partial(remove, candidate))
+        removed = await retrying(turns, partial(remove, candidate))
         if removed is not None:
             return removed
     return None

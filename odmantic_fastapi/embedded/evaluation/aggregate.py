@@ -2,8 +2,9 @@
 
 Stages: $match $project $addFields/$set $unset $group $sort $skip $limit
 $count $unwind $lookup (both forms) $replaceRoot/$replaceWith $facet
-$sortByCount $sample $unionWith. $out and $merge write to collections, which
-the embedded server does not do from a pipeline: they are refused clearly.
+$sortByCount $sample $unionWith. $out and $merge, which write, are the
+aggregate command's (commands/_pipeline_writes.py): it takes them off the end
+of the pipeline before it gets here, so anywhere else they are refused.
 """
 
 import random
