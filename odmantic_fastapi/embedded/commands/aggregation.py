@@ -11,6 +11,7 @@ from bson import Binary
 
 from ..errors import CommandError
 from ..evaluation.aggregate import run_pipeline, validate_pipeline
+from ..evaluation.collation import Collation, collated, parse_collation
 from ..evaluation.expressions import evaluate
 from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
@@ -83,12 +84,13 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
         ctx.gated = True
         await ctx.take_gate()
     variables = let_variables(ctx)
+    collation = parse_collation(ctx.cmd.get("collation"))
     if name == 1 and not isinstance(name, bool):
         source, rest = _database_source(ctx, pipeline, variables)
         validate_pipeline(rest)
         namespace = f"{ctx.db}.$cmd.aggregate"
         with read_snapshot(ctx):
-            docs = await _run_rest(ctx, source, rest, variables)
+            docs = await _run_rest(ctx, source, rest, variables, collation)
     else:
         if not isinstance(name, str):
             raise CommandError(
@@ -103,10 +105,12 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
         if pipeline and "$match" in pipeline[0] and isinstance(pipeline[0]["$match"], dict):
             first_match = pipeline[0]["$match"]
             rest = pipeline[1:]
-        matcher = compile_filter(first_match, text_fields=text_fields(coll), variables=variables)
+        matcher = compile_filter(
+            first_match, text_fields=text_fields(coll), variables=variables, collation=collation
+        )
         with read_snapshot(ctx):
             source = await read_matching(ctx, coll, first_match, matcher)
-            docs = await _run_rest(ctx, source, rest, variables)
+            docs = await _run_rest(ctx, source, rest, variables, collation)
     if output is not None:
         await write_output(ctx, output, docs)
         docs = []
@@ -124,13 +128,15 @@ async def _run_rest(
     source: list[dict[str, Any]],
     rest: list[dict[str, Any]],
     variables: dict[str, Any],
+    collation: Collation | None,
 ) -> list[dict[str, Any]]:
     if not rest:
         return source
     # Every collection a stage reads is read now, on the event loop, in this
     # snapshot; the pipeline then runs in a worker thread.
     context = _SnapshotContext(ctx, _collections_read(rest))
-    return await asyncio.to_thread(run_pipeline, source, rest, context, variables)
+    run = collated(collation, run_pipeline)
+    return await asyncio.to_thread(run, source, rest, context, variables)
 
 
 def _database_source(

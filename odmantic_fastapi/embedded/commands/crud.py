@@ -10,6 +10,7 @@ import bson
 from bson import ObjectId
 
 from ..errors import CommandError
+from ..evaluation.collation import parse_collation
 from ..evaluation.compare import sort_key
 from ..evaluation.expressions import MISSING, evaluate, validate_expression
 from ..evaluation.matcher import Matcher, compile_filter, equality_seed
@@ -338,10 +339,19 @@ async def _update_one_statement(
     array_filters = _array_filters(spec)
     if multi and is_replacement(update):
         raise CommandError(9, "multi update is not supported for replacement-style update")
-    if array_filters is None and isinstance(update, dict) and _by_id(filter) and plain_set(update):
+    collation = parse_collation(spec.get("collation"))
+    if (
+        array_filters is None
+        and collation is None
+        and isinstance(update, dict)
+        and _by_id(filter)
+        and plain_set(update)
+    ):
         return await _set_by_id(ctx, turns, coll, filter["_id"], update, upsert)
     variables = let_variables(ctx)
-    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=variables)
+    matcher = compile_filter(
+        filter, text_fields=text_fields(coll), variables=variables, collation=collation
+    )
     n = modified = 0
     last_old: dict[str, Any] | None = None
     last_new: dict[str, Any] | None = None
@@ -468,9 +478,12 @@ async def _delete_statement(
     limit = get_int(spec, "limit", 0)
     if limit not in (0, 1):
         raise CommandError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
+    collation = parse_collation(spec.get("collation"))
     if coll is None:
         return 0
-    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
+    matcher = compile_filter(
+        filter, text_fields=text_fields(coll), variables=let_variables(ctx), collation=collation
+    )
 
     def delete_candidate(candidate: dict[str, Any]) -> bool:
         doc = still_matching(ctx, turns, candidate, matcher)
@@ -529,7 +542,8 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     if remove and (upsert or return_new):
         raise CommandError(9, "Cannot specify both upsert=true and remove=true")
     projection = compile_projection(get_document(ctx.cmd, "fields"))
-    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
+    collation = parse_collation(ctx.cmd.get("collation"))
+    sort_fn = compile_sort(get_document(ctx.cmd, "sort"), collation)
     coll = open_collection(ctx, name, create=not remove)
     turns = Turns(ctx, coll)
     last_error: dict[str, Any]
@@ -548,6 +562,8 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
         }
         if "arrayFilters" in ctx.cmd:
             spec["arrayFilters"] = ctx.cmd["arrayFilters"]
+        if collation is not None:
+            spec["collation"] = ctx.cmd["collation"]
         if sort_fn is not None:
             spec = await _sorted_target(ctx, turns, coll, filter, sort_fn, spec)
         n, _, upserted, old, new = await _update_one_statement(ctx, turns, coll, spec)
@@ -564,7 +580,12 @@ async def _sorted_candidates(
     ctx: Context, turns: Turns, coll: Collection, filter: dict[str, Any], sort_fn: Any
 ) -> tuple[list[dict[str, Any]], Matcher]:
     """The matching documents in sort order, matched and sorted off the event loop when large."""
-    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
+    matcher = compile_filter(
+        filter,
+        text_fields=text_fields(coll),
+        variables=let_variables(ctx),
+        collation=parse_collation(ctx.cmd.get("collation")),
+    )
     docs = await matching_for_write(turns, coll, filter, matcher)
     if sort_fn is not None and len(docs) > 1:
         check_sort_memory(docs, get_bool(ctx.cmd, "allowDiskUse"))

@@ -7,6 +7,7 @@ from typing import Any
 from bson import Int64
 
 from ..errors import CommandError
+from ..evaluation.collation import in_collation, parse_collation
 from ..evaluation.compare import sort_key
 from ..evaluation.matcher import compile_filter
 from ..evaluation.paths import get_path_values
@@ -36,9 +37,12 @@ async def find(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
     filter = filter_arg(ctx.cmd.get("filter"))
     coll = open_collection(ctx, name, create=False)
-    matcher = compile_filter(filter, text_fields=text_fields(coll), variables=let_variables(ctx))
+    collation = parse_collation(ctx.cmd.get("collation"))
+    matcher = compile_filter(
+        filter, text_fields=text_fields(coll), variables=let_variables(ctx), collation=collation
+    )
     projection = compile_projection(get_document(ctx.cmd, "projection"))
-    sort_fn = compile_sort(get_document(ctx.cmd, "sort"))
+    sort_fn = compile_sort(get_document(ctx.cmd, "sort"), collation)
     skip = get_int(ctx.cmd, "skip") or 0
     limit = get_int(ctx.cmd, "limit") or 0
     if skip < 0:
@@ -52,7 +56,6 @@ async def find(ctx: Context) -> dict[str, Any]:
             raise CommandError(
                 2, f"find option '{unsupported}' is not supported by the embedded server"
             )
-    _check_collation(ctx.cmd)
     with read_snapshot(ctx):
         docs = await read_matching(ctx, coll, filter, matcher)
     if sort_fn is not None:
@@ -78,16 +81,6 @@ async def find(ctx: Context) -> dict[str, Any]:
         session=ctx.txn.session.lsid if ctx.txn.session else None,
     )
     return {"cursor": cursor, "ok": 1.0}
-
-
-def _check_collation(cmd: Mapping[str, Any]) -> None:
-    collation = cmd.get("collation")
-    if collation is None:
-        return
-    if not isinstance(collation, dict) or collation.get("locale") != "simple":
-        raise CommandError(
-            2, "collations other than {locale: 'simple'} are not supported by the embedded server"
-        )
 
 
 @command("getMore")
@@ -130,10 +123,11 @@ async def count(ctx: Context) -> dict[str, Any]:
     limit = abs(get_int(ctx.cmd, "limit") or 0)
     if coll is None:
         return {"n": 0, "ok": 1.0}
+    collation = parse_collation(ctx.cmd.get("collation"))
     if not filter and ctx.write_set is None:
         n = coll.live_count
     else:
-        matcher = compile_filter(filter, text_fields=text_fields(coll))
+        matcher = compile_filter(filter, text_fields=text_fields(coll), collation=collation)
         with read_snapshot(ctx):
             n = len(await read_matching(ctx, coll, filter, matcher))
     n = max(n - skip, 0)
@@ -152,13 +146,17 @@ async def distinct(ctx: Context) -> dict[str, Any]:
         )
     filter = filter_arg(ctx.cmd.get("query"), "query")
     coll = open_collection(ctx, name, create=False)
-    matcher = compile_filter(filter, text_fields=text_fields(coll))
+    collation = parse_collation(ctx.cmd.get("collation"))
+    matcher = compile_filter(filter, text_fields=text_fields(coll), collation=collation)
     seen: dict[Any, Any] = {}
     with read_snapshot(ctx):
         docs = await read_matching(ctx, coll, filter, matcher)
-    for doc in docs:
-        for value in get_path_values(doc, key):
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                seen.setdefault(sort_key(item), item)
-    return {"values": [seen[k] for k in sorted(seen)], "ok": 1.0}
+    # Values equal under the collation are one value: the first one found.
+    with in_collation(collation):
+        for doc in docs:
+            for value in get_path_values(doc, key):
+                values = value if isinstance(value, list) else [value]
+                for item in values:
+                    seen.setdefault(sort_key(item), item)
+        ordered = sorted(seen)
+    return {"values": [seen[k] for k in ordered], "ok": 1.0}

@@ -14,7 +14,9 @@ C, which keeps sorting and index maintenance fast.
 import datetime
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +37,7 @@ __all__ = [
     "RANK_ARRAY",
     "RANK_NULL",
     "RANK_NUMBER",
+    "collating",
     "compare",
     "is_number",
     "sort_key",
@@ -59,6 +62,24 @@ RANK_CODE = 13
 RANK_MAXKEY = 100
 
 _EPOCH = datetime.datetime(1970, 1, 1)
+# How strings compare while a command's collation is in force (None: by code point).
+_STRING_KEY: ContextVar[Callable[[str], Any] | None] = ContextVar("string_key", default=None)
+
+
+@contextmanager
+def collating(string_key: Callable[[str], Any] | None) -> Iterator[None]:
+    """Strings compare by ``string_key`` in :func:`sort_key` inside the block (this thread only).
+
+    Only matching, sorting and grouping run inside it: index keys and stored
+    documents never see a collation's keys.
+    """
+    token = _STRING_KEY.set(string_key)
+    try:
+        yield
+    finally:
+        _STRING_KEY.reset(token)
+
+
 _EPOCH_AWARE = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
@@ -163,8 +184,11 @@ def sort_key(value: Any) -> tuple[Any, ...]:
     rank = type_rank(value)
     if rank == RANK_NUMBER:
         return (rank, _number_payload(value))
-    if rank in (RANK_STRING, RANK_NULL, RANK_MINKEY, RANK_MAXKEY):
-        return (rank, value if rank == RANK_STRING else 0)
+    if rank == RANK_STRING:
+        string_key = _STRING_KEY.get()
+        return (rank, value if string_key is None else string_key(value))
+    if rank in (RANK_NULL, RANK_MINKEY, RANK_MAXKEY):
+        return (rank, 0)
     if rank == RANK_OBJECT:
         return (
             rank,

@@ -19,6 +19,7 @@ from typing import Any
 from bson import Decimal128, Regex
 
 from ..errors import CommandError
+from .collation import Collation, collated, in_collation
 from .compare import (
     RANK_NULL,
     RANK_NUMBER,
@@ -474,9 +475,14 @@ class Matcher:
         filter: Mapping[str, Any],
         text_fields: Mapping[str, float] | None,
         variables: Mapping[str, Any] = _NO_VARIABLES,
+        collation: Collation | None = None,
     ) -> None:
         self._ctx = _Context(text_fields)
-        self._test = _compile_document(filter, self._ctx, variables)
+        self.collation = collation
+        with in_collation(collation):
+            self._test = _compile_document(filter, self._ctx, variables)
+        if collation is not None:
+            self._test = collated(collation, self._test)
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         return self._test(doc)
@@ -491,6 +497,10 @@ class Matcher:
 
     def first_array_position(self, doc: Mapping[str, Any]) -> int | None:
         """Index of the first array element the query matched, for the positional ``$``."""
+        with in_collation(self.collation):
+            return self._first_array_position(doc)
+
+    def _first_array_position(self, doc: Mapping[str, Any]) -> int | None:
         for parts, test in self._ctx.field_tests:
             node: Any = doc
             for i, part in enumerate(parts):
@@ -519,11 +529,15 @@ def compile_filter(
     *,
     text_fields: Mapping[str, float] | None = None,
     variables: Mapping[str, Any] = _NO_VARIABLES,
+    collation: Collation | None = None,
 ) -> Matcher:
-    """Validate and compile a query filter; ``variables`` are what ``$expr`` sees as ``$$name``."""
+    """Validate and compile a query filter; ``variables`` are what ``$expr`` sees as ``$$name``.
+
+    With a ``collation``, strings compare by it (regular expressions never do).
+    """
     if not isinstance(filter, Mapping):
         raise _bad("filter must be an object")
-    return Matcher(filter, text_fields, variables)
+    return Matcher(filter, text_fields, variables, collation)
 
 
 def _set_seed(seed: dict[str, Any], path: str, value: Any) -> None:

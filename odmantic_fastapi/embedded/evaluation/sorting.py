@@ -8,6 +8,7 @@ import bson
 
 from ..errors import CommandError
 from ..wire import CODEC_OPTIONS
+from .collation import Collation, collated
 from .compare import sort_key
 from .paths import get_path_values
 
@@ -49,8 +50,18 @@ def sort_value_key(doc: Mapping[str, Any], path: str, descending: bool) -> tuple
     return max(keys) if descending else min(keys)
 
 
-def compile_sort(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], Any] | None:
-    """A key function for ``list.sort`` implementing ``spec``, or None when there is nothing to sort."""
+def compile_sort(
+    spec: Mapping[str, Any] | None, collation: Collation | None = None
+) -> Callable[[Mapping[str, Any]], Any] | None:
+    """A key function for ``list.sort`` implementing ``spec``, or None when there is nothing to sort.
+
+    With a ``collation``, strings sort by it.
+    """
+    key = _compile_sort(spec)
+    return collated(collation, key) if key is not None else None
+
+
+def _compile_sort(spec: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], Any] | None:
     if not spec:
         return None
     if not isinstance(spec, Mapping):

@@ -340,8 +340,16 @@ class Store:
         self, coll: Collection, filter: Mapping[str, Any], matcher: Matcher
     ) -> set[IdKey] | None:
         id_value = filter.get("_id", _MISSING) if len(filter) == 1 else _MISSING
-        if id_value is not _MISSING and not isinstance(id_value, Mapping | list):
+        collation = matcher.collation
+        if (
+            id_value is not _MISSING
+            and not isinstance(id_value, Mapping | list)
+            and (collation is None or not isinstance(id_value, str))
+        ):
             return {id_key(id_value)}
+        if collation is not None:
+            # Index keys compare strings by code point; a collated filter reads every document.
+            return None
         if matcher.uses_text:
             text = coll.text_index
             if text is not None:
