@@ -11,7 +11,7 @@ import decimal
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from re import Pattern
 from typing import Annotated, Any, get_origin
 
@@ -132,9 +132,7 @@ class Decimal128(bson.decimal128.Decimal128):
     def __get_pydantic_core_schema__(
         cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> bson.decimal128.Decimal128:
-            if isinstance(value, bson.decimal128.Decimal128):
-                return value
+        def from_value(value: Any) -> bson.decimal128.Decimal128:
             try:
                 return bson.decimal128.Decimal128(
                     value if isinstance(value, decimal.Decimal | str) else str(value)
@@ -142,8 +140,13 @@ class Decimal128(bson.decimal128.Decimal128):
             except (decimal.InvalidOperation, TypeError, ValueError):
                 raise ValueError("Invalid Decimal128 value") from None
 
-        return core_schema.no_info_plain_validator_function(
-            validate,
+        # A union as ODMantic's: an invalid value reports each choice it failed.
+        return core_schema.union_schema(
+            [
+                core_schema.is_instance_schema(bson.decimal128.Decimal128),
+                core_schema.no_info_plain_validator_function(from_value),
+            ],
+            mode="left_to_right",
             serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
         )
 
@@ -192,8 +195,8 @@ class Binary(bson.binary.Binary):
 def validate_pattern_from_str(value: str) -> Pattern[str]:
     try:
         return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"Invalid regular expression: {exc}") from None
+    except re.error:
+        raise ValueError("Invalid Pattern value") from None
 
 
 def validate_regex_from_pattern(value: Pattern[str]) -> bson.regex.Regex[str]:
@@ -201,17 +204,28 @@ def validate_regex_from_pattern(value: Pattern[str]) -> bson.regex.Regex[str]:
 
 
 def validate_pattern_from_regex(value: bson.regex.Regex[Any]) -> Pattern[Any]:
-    return value.try_compile()
+    try:
+        return value.try_compile()
+    except re.error:
+        raise ValueError("Invalid Pattern value") from None
 
 
-def _pattern_string_schema(validate: Callable[[Any], Any]) -> core_schema.CoreSchema:
-    """Validated by ``validate``; in JSON, the pattern string (Regex and re.Pattern alike)."""
-    return core_schema.no_info_plain_validator_function(
-        validate,
+def _pattern_string_schema(choices: list[core_schema.CoreSchema]) -> core_schema.CoreSchema:
+    """The first of ``choices`` that accepts the value; in JSON, the pattern string.
+
+    A union as ODMantic's: an invalid value reports each choice it failed.
+    """
+    return core_schema.union_schema(
+        [*choices],
+        mode="left_to_right",
         serialization=core_schema.plain_serializer_function_ser_schema(
             lambda r: r.pattern, when_used="json"
         ),
     )
+
+
+def _then(check: core_schema.CoreSchema, convert: Callable[[Any], Any]) -> core_schema.CoreSchema:
+    return core_schema.chain_schema([check, core_schema.no_info_plain_validator_function(convert)])
 
 
 class _RegexJsonSchema:
@@ -233,17 +247,17 @@ class Regex(_RegexJsonSchema, bson.regex.Regex[str]):
     def __get_pydantic_core_schema__(
         cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> bson.regex.Regex[Any]:
-            if isinstance(value, bson.regex.Regex):
-                return value
-            if isinstance(value, Pattern):
-                return validate_regex_from_pattern(value)
-            if isinstance(value, str):
-                validate_pattern_from_str(value)
-                return bson.regex.Regex(value)
-            raise ValueError("Regex expects a pattern string")
+        def from_str(value: str) -> bson.regex.Regex[Any]:
+            validate_pattern_from_str(value)
+            return bson.regex.Regex(value)
 
-        return _pattern_string_schema(validate)
+        return _pattern_string_schema(
+            [
+                core_schema.is_instance_schema(bson.regex.Regex),
+                _then(core_schema.is_instance_schema(Pattern), validate_regex_from_pattern),
+                _then(core_schema.str_schema(), from_str),
+            ]
+        )
 
 
 class _PatternAnnotation(_RegexJsonSchema):
@@ -253,25 +267,31 @@ class _PatternAnnotation(_RegexJsonSchema):
     def __get_pydantic_core_schema__(
         cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> Pattern[Any]:
-            if isinstance(value, Pattern):
-                return value
-            if isinstance(value, bson.regex.Regex):
-                return validate_pattern_from_regex(value)
-            if isinstance(value, str):
-                return validate_pattern_from_str(value)
-            raise ValueError("Pattern expects a regular expression")
-
-        return _pattern_string_schema(validate)
+        return _pattern_string_schema(
+            [
+                core_schema.is_instance_schema(Pattern),
+                _then(
+                    core_schema.is_instance_schema(bson.regex.Regex), validate_pattern_from_regex
+                ),
+                _then(core_schema.str_schema(), validate_pattern_from_str),
+            ]
+        )
 
 
 _Pattern = Annotated[Pattern, _PatternAnnotation]
 
 
 def _to_mongo_datetime(value: datetime) -> datetime:
-    """Naive UTC with millisecond precision: what a BSON date can hold."""
-    if value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+    """Naive UTC with millisecond precision: what a BSON date can hold.
+
+    An aware datetime in UTC loses its (zero) offset; one with another offset is
+    refused, as ODMantic does, rather than silently shifted.
+    """
+    if value.tzinfo is not None:
+        offset = value.tzinfo.utcoffset(value)
+        if offset:
+            raise ValueError("datetime objects must be naive (no timezone info)")
+        value = value.replace(tzinfo=None)
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
@@ -307,16 +327,23 @@ class _DecimalAnnotation:
     def __get_pydantic_core_schema__(
         cls, _source: Any, _handler: Callable[[Any], core_schema.CoreSchema]
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> decimal.Decimal:
-            if isinstance(value, bson.decimal128.Decimal128):
-                return value.to_decimal()
+        def from_value(value: Any) -> decimal.Decimal:
             try:
                 return decimal.Decimal(value if not isinstance(value, float) else str(value))
-            except (decimal.InvalidOperation, TypeError):
-                raise ValueError("Invalid decimal value") from None
+            except (decimal.InvalidOperation, TypeError, ValueError):
+                raise ValueError("Invalid decimal string") from None
 
-        return core_schema.no_info_plain_validator_function(
-            validate,
+        # A union as ODMantic's: an invalid value reports each choice it failed.
+        return core_schema.union_schema(
+            [
+                core_schema.is_instance_schema(decimal.Decimal),
+                _then(
+                    core_schema.is_instance_schema(bson.decimal128.Decimal128),
+                    bson.decimal128.Decimal128.to_decimal,
+                ),
+                core_schema.no_info_plain_validator_function(from_value),
+            ],
+            mode="left_to_right",
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _serialize_decimal, info_arg=True
             ),

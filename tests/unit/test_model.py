@@ -127,17 +127,6 @@ def test_default_factories_fill_missing_keys_only_when_configured() -> None:
     assert isinstance(LenientEvent.model_validate_doc({"_id": ObjectId()}).at, datetime.datetime)
 
 
-def test_datetimes_are_naive_utc_with_millisecond_precision() -> None:
-    class Stamp(Model):
-        at: datetime.datetime
-
-    aware = datetime.datetime(
-        2024, 1, 1, 12, 0, 0, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
-    )
-    stamp = Stamp(at=aware)
-    assert stamp.at == datetime.datetime(2024, 1, 1, 10, 0, 0, 123000)
-
-
 def test_bson_types_round_trip_through_documents() -> None:
     class Everything(Model):
         long: Int64
