@@ -45,7 +45,6 @@ PYDANTIC_ALLOWED_CONFIG_OPTIONS = frozenset(
         "json_encoders",
         "populate_by_name",
         "use_enum_values",
-        "frozen",
         "str_to_lower",
         "str_to_upper",
         "str_max_length",

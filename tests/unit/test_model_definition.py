@@ -154,6 +154,14 @@ def test_config_errors_name_the_option_and_why() -> None:
         validate_config({"validate_assignment": True}, "M")
 
 
+def test_a_frozen_model_is_refused_since_saves_and_updates_change_instances() -> None:
+    with pytest.raises(ValueError, match="'M': configuration attribute 'frozen' from Pydantic"):
+
+        class M(Model):
+            a: int
+            model_config = {"frozen": True}
+
+
 class _Score(Model):
     player: str
     points: int
