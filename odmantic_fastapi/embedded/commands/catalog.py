@@ -11,31 +11,20 @@ from ..evaluation.matcher import compile_filter
 from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
+from ._collection_options import clustered_index_document, collection_options
 from .crud import open_collection
 
 __all__: list[str] = []
-
-_SUPPORTED_CREATE_OPTIONS = frozenset({"idIndex", "comment", "writeConcern"})
 
 
 @command("create")
 async def create(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
-    options = {
-        k: v
-        for k, v in ctx.cmd.items()
-        if k != "create"
-        and not k.startswith("$")
-        and k not in ("lsid", "txnNumber", "autocommit", "startTransaction")
-    }
-    for option in options:
-        if option not in _SUPPORTED_CREATE_OPTIONS:
-            raise CommandError(
-                72, f"collection option '{option}' is not supported by the embedded server"
-            )
+    options = collection_options(ctx.cmd)
     if ctx.server.store.collection(ctx.db, name) is not None:
         raise CommandError(48, f"Collection {ctx.db}.{name} already exists.")
-    open_collection(ctx, name, create=True)
+    ctx.server.store.ensure_collection(ctx.db, name, options)
+    ctx.catalog.append({"op": "create", "db": ctx.db, "name": name, "options": options})
     return {"ok": 1.0}
 
 
@@ -59,16 +48,18 @@ async def drop_database(ctx: Context) -> dict[str, Any]:
 
 
 def _collection_info(db: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "name": name,
-        "type": "collection",
+        "type": "timeseries" if "timeseries" in options else "collection",
         "options": options,
         "info": {
             "readOnly": False,
             "uuid": Binary(uuid.uuid5(uuid.NAMESPACE_URL, f"{db}.{name}").bytes, 4),
         },
-        "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
     }
+    if "clusteredIndex" not in options and "timeseries" not in options:
+        info["idIndex"] = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
+    return info
 
 
 @command("listCollections")
@@ -159,6 +150,11 @@ async def list_indexes(ctx: Context) -> dict[str, Any]:
     if coll is None:
         raise CommandError(26, f"ns does not exist: {ctx.db}.{name}")
     docs = [idx.spec.to_document() for idx in coll.indexes.values()]
+    clustered = clustered_index_document(coll.options)
+    if clustered is not None or "timeseries" in coll.options:
+        # A clustered collection shows its _id index as clustered; a time-series one has none.
+        docs = [clustered] if clustered is not None else []
+        docs += [idx.spec.to_document() for idx in coll.secondary_indexes]
     cursor = ctx.server.cursors.first_batch(f"{ctx.db}.$cmd.listIndexes.{name}", docs, None)
     return {"cursor": cursor, "ok": 1.0}
 

@@ -1,6 +1,7 @@
 """Write commands (insert, update, delete, findAndModify) and the collection helpers all document commands share."""
 
 import asyncio
+import datetime
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
@@ -233,9 +234,15 @@ async def insert(ctx: Context) -> dict[str, Any]:
     turns = Turns(ctx, coll)
     n = 0
 
+    time_field = (coll.options.get("timeseries") or {}).get("timeField")
+
     async def run(index: int, raw: dict[str, Any]) -> None:
         nonlocal n
         check_document(raw)
+        if time_field is not None and not isinstance(raw.get(time_field), datetime.datetime):
+            raise CommandError(
+                2, f"'{time_field}' must be present and contain a valid BSON UTC datetime value"
+            )
         await insert_new(ctx, turns, coll, with_id(raw))
         n += 1
 

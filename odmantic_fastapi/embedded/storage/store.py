@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import CommandError, DuplicateKey, WriteConflict
 from ..evaluation import budget
-from ..evaluation.compare import sort_key
+from ..evaluation.compare import datetime_ms, sort_key
 from ..evaluation.matcher import Matcher
 from .indexes import Index, IndexSpec, parse_index_spec, plan
 
@@ -505,9 +505,10 @@ class Store:
     # -- maintenance -----------------------------------------------------
 
     def expired_documents(self, now: datetime.datetime) -> Iterable[tuple[Collection, IdKey]]:
-        """Documents past their TTL index's expiry, for the background reaper."""
+        """Documents past their TTL index's (or their collection's) expiry, for the reaper."""
         for colls in list(self.databases.values()):
             for coll in list(colls.values()):
+                yield from _expired_by_collection(coll, now)
                 for index in coll.secondary_indexes:
                     if index.spec.expire_after_seconds is None:
                         continue
@@ -516,6 +517,23 @@ class Store:
                         latest = coll.latest(key)
                         if latest is not None and index.is_expired(latest, now):
                             yield coll, key
+
+
+def _expired_by_collection(
+    coll: Collection, now: datetime.datetime
+) -> Iterator[tuple[Collection, IdKey]]:
+    """A clustered or time-series collection's own expireAfterSeconds: by _id, or the time field."""
+    seconds = coll.options.get("expireAfterSeconds")
+    if seconds is None:
+        return
+    timeseries = coll.options.get("timeseries")
+    field = timeseries["timeField"] if timeseries is not None else "_id"
+    cutoff = datetime_ms(now) - int(seconds) * 1000
+    for key, chain in list(coll.versions.items()):
+        latest = chain[-1][1]
+        value = latest.get(field) if latest is not None else None
+        if isinstance(value, datetime.datetime) and datetime_ms(value) < cutoff:
+            yield coll, key
 
 
 _MISSING = object()
