@@ -339,9 +339,17 @@ class MongoServer:
         handler = self.change_streams.handler_for(name, cmd) or COMMANDS.get(name)
         if handler is None:
             return CommandError(59, f"no such command: '{name}'").to_reply()
+        unmet_write_concern: CommandError | None = None
         try:
             txn = self.sessions.options_for(name, cmd)
-            check_write_concern(name, cmd)
+            try:
+                check_write_concern(name, cmd)
+            except CommandError as exc:
+                # A commit is applied first and reports the write concern it could
+                # not wait for, as mongod does; other commands are refused before writing.
+                if name != "commitTransaction" or exc.code not in (79, 100):
+                    raise
+                unmet_write_concern = exc
             read_concern = parse_read_concern(name, cmd, txn.in_transaction)
         except CommandError as exc:
             return exc.to_reply()
@@ -387,6 +395,15 @@ class MongoServer:
                 session.state = TransactionState.ABORTED
                 session.abort_reason = "its commit could not be journalled"
             return _storage_error(exc).to_reply()
+        if unmet_write_concern is not None and reply.get("ok") == 1.0:
+            reply = {
+                **reply,
+                "writeConcernError": {
+                    "code": unmet_write_concern.code,
+                    "codeName": unmet_write_concern.code_name,
+                    "errmsg": unmet_write_concern.errmsg,
+                },
+            }
         if (
             self.journal is not None
             and self.journal.bytes_since_checkpoint > self.config.checkpoint_bytes

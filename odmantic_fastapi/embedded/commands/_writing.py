@@ -108,7 +108,10 @@ class Turns:
             raise CommandError(
                 175, "the write was interrupted: the server rolled back to its journal"
             )
-        if self.coll is not None and store.collection(ctx.db, self.coll.name) is not self.coll:
+        if (
+            self.coll is not None
+            and store.collection_in(ctx.db, self.coll.name, self.write_set) is not self.coll
+        ):
             raise CommandError(
                 175, f"collection {self.coll.namespace} was dropped or renamed during the write"
             )

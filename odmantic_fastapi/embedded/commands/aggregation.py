@@ -17,7 +17,13 @@ from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
 from ._pipeline_writes import check_output_stage, write_output
 from ._reading import read_matching, read_snapshot
-from .crud import let_variables, matching_documents, open_collection, text_fields
+from .crud import (
+    let_variables,
+    matching_documents,
+    open_collection,
+    text_fields,
+    transaction_write_set,
+)
 from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
 __all__: list[str] = []
@@ -29,8 +35,9 @@ class _SnapshotContext:
     def __init__(self, ctx: Context, names: set[str]) -> None:
         self.allow_disk_use = bool(ctx.cmd.get("allowDiskUse"))
         self._documents: dict[str, list[dict[str, Any]]] = {}
+        ws = transaction_write_set(ctx)
         for name in names:
-            coll = ctx.server.store.collection(ctx.db, name)
+            coll = ctx.server.store.collection_in(ctx.db, name, ws)
             self._documents[name] = (
                 [] if coll is None else matching_documents(ctx, coll, {}, compile_filter({}))
             )

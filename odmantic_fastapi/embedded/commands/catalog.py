@@ -12,7 +12,7 @@ from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
-from .crud import open_collection
+from .crud import create_in_transaction, open_collection, transaction_write_set
 
 __all__: list[str] = []
 
@@ -21,8 +21,12 @@ __all__: list[str] = []
 async def create(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
     options = collection_options(ctx.cmd)
-    if ctx.server.store.collection(ctx.db, name) is not None:
+    ws = transaction_write_set(ctx)
+    if ctx.server.store.collection_in(ctx.db, name, ws) is not None:
         raise CommandError(48, f"Collection {ctx.db}.{name} already exists.")
+    if ws is not None:
+        create_in_transaction(ctx, ws, name, options)
+        return {"ok": 1.0}
     ctx.server.store.ensure_collection(ctx.db, name, options)
     ctx.catalog.append({"op": "create", "db": ctx.db, "name": name, "options": options})
     return {"ok": 1.0}
@@ -117,9 +121,18 @@ async def create_indexes(ctx: Context) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise CommandError(14, "index specification must be an object")
         specs.append(parse_index_spec(raw))
-    created_automatically = ctx.server.store.collection(ctx.db, name) is None
+    ws = transaction_write_set(ctx)
+    if ws is not None and ctx.server.store.collection(ctx.db, name) is not None:
+        raise CommandError(
+            263,
+            f"Cannot create new indexes on existing collection {ctx.db}.{name} in a "
+            "multi-document transaction.",
+        )
+    created_automatically = ctx.server.store.collection_in(ctx.db, name, ws) is None
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
+    # Inside a transaction the collection is its own: the commit journals its indexes.
+    catalog = ws.catalog if ws is not None else ctx.catalog
     before = len(coll.indexes)
     new_specs: list[IndexSpec] = []
     for spec in specs:
@@ -129,7 +142,7 @@ async def create_indexes(ctx: Context) -> dict[str, Any]:
         new_specs.append(spec)
     for spec in new_specs:
         coll.add_index(spec)
-        ctx.catalog.append(
+        catalog.append(
             {"op": "createIndex", "db": ctx.db, "name": name, "spec": spec.to_document()}
         )
     reply: dict[str, Any] = {

@@ -24,7 +24,7 @@ from ..evaluation.update import (
     plain_set,
     validate_replacement,
 )
-from ..storage.store import Collection, IdKey, LockWait, id_key
+from ..storage.store import Collection, IdKey, LockWait, WriteSet, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 from ._reading import sort_documents
@@ -32,6 +32,7 @@ from ._writing import Turns, matching_for_write, still_matching
 
 __all__ = [
     "check_document",
+    "create_in_transaction",
     "filter_arg",
     "insert_new",
     "let_variables",
@@ -39,6 +40,7 @@ __all__ = [
     "open_collection",
     "retrying",
     "text_fields",
+    "transaction_write_set",
     "with_id",
 ]
 
@@ -50,13 +52,36 @@ _SORT_ON_LOOP = 4096
 
 
 def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | None:
-    """The named collection; created (and journalled) on first write as MongoDB does."""
+    """The named collection; created (and journalled) on first write as MongoDB does.
+
+    Inside a transaction a new collection belongs to the transaction until it
+    commits (see ``create_in_transaction``).
+    """
     store = ctx.server.store
-    coll = store.collection(ctx.db, name)
+    ws = transaction_write_set(ctx)
+    coll = store.collection_in(ctx.db, name, ws)
     if coll is None and create:
+        if ws is not None:
+            return create_in_transaction(ctx, ws, name, {})
         coll, created = store.ensure_collection(ctx.db, name)
         if created:
             ctx.catalog.append({"op": "create", "db": ctx.db, "name": name, "options": {}})
+    return coll
+
+
+def transaction_write_set(ctx: Context) -> WriteSet | None:
+    """The write set of the transaction the command runs in (None outside one)."""
+    session = ctx.txn.session
+    return session.write_set if ctx.txn.in_transaction and session is not None else None
+
+
+def create_in_transaction(
+    ctx: Context, ws: WriteSet, name: str, options: dict[str, Any]
+) -> Collection:
+    """A collection the transaction creates: invisible to others, published by the commit."""
+    coll = Collection(ctx.db, name, options)
+    ws.created[coll.namespace] = coll
+    ws.catalog.append({"op": "create", "db": ctx.db, "name": name, "options": options})
     return coll
 
 

@@ -31,6 +31,9 @@ async def commit_transaction(ctx: Context) -> dict[str, Any]:
     if not ctx.txn.in_transaction:
         # A retried commit of a transaction that already committed.
         return {"ok": 1.0}
+    if session.write_set is not None:
+        # Collections and indexes the transaction created are journalled with its writes.
+        ctx.catalog.extend(session.write_set.catalog)
     _, applied = ctx.server.sessions.commit(session)
     for write in applied:
         ctx.ops.append(journal_op(write.collection.namespace, write.id_value, write.doc))

@@ -70,6 +70,11 @@ class WriteSet:
     locks: set[tuple[Namespace, IdKey]] = field(default_factory=set)
     reservations: set[tuple[Namespace, str, tuple[Any, ...]]] = field(default_factory=set)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # Collections this transaction created (explicitly, by an insert or by
+    # createIndexes): nobody else sees them until the commit publishes them.
+    created: dict[Namespace, "Collection"] = field(default_factory=dict)
+    # Their catalog changes, journalled with the commit.
+    catalog: list[dict[str, Any]] = field(default_factory=list)
 
     def written(self, ns: Namespace, key: IdKey) -> bool:
         return key in self.writes.get(ns, ())
@@ -215,6 +220,13 @@ class Store:
 
     def collection(self, db: str, name: str) -> Collection | None:
         return self.databases.get(db, {}).get(name)
+
+    def collection_in(self, db: str, name: str, ws: WriteSet | None) -> Collection | None:
+        """The collection as ``ws`` sees it: committed, or created by that transaction."""
+        found = self.databases.get(db, {}).get(name)
+        if found is None and ws is not None and ws.created:
+            return ws.created.get(f"{db}.{name}")
+        return found
 
     def ensure_collection(
         self, db: str, name: str, options: Mapping[str, Any] | None = None
@@ -442,6 +454,16 @@ class Store:
     def commit(self, ws: WriteSet) -> tuple[int, list[AppliedWrite]]:
         """Publish a write set under one new timestamp; returns it and the applied writes."""
         applied: list[AppliedWrite] = []
+        for coll in ws.created.values():
+            existing = self.collection(coll.db, coll.name)
+            if existing is None:
+                self.databases.setdefault(coll.db, {})[coll.name] = coll
+            else:
+                # Created meanwhile outside the transaction: it keeps that one, with our indexes.
+                for name, index in coll.indexes.items():
+                    if name not in existing.indexes:
+                        existing.add_index(index.spec)
+        ws.created.clear()
         if ws.operation_count:
             self.clock += 1
             for ns, writes in ws.writes.items():
@@ -462,6 +484,8 @@ class Store:
     def abort(self, ws: WriteSet) -> None:
         """Discard exactly this write set's writes and release what it holds."""
         ws.writes.clear()
+        ws.created.clear()
+        ws.catalog.clear()
         self._release(ws)
 
     def _release(self, ws: WriteSet) -> None:
