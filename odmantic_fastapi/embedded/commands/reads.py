@@ -13,7 +13,9 @@ from ..evaluation.matcher import compile_filter
 from ..evaluation.paths import get_path_values
 from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
+from ..storage.store import id_key
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
+from ._find_options import hinted_index, key_index, record_ids, return_key, within_bounds
 from ._reading import read_matching, read_snapshot, sort_off_loop
 from .crud import filter_arg, let_variables, open_collection, text_fields
 
@@ -51,26 +53,39 @@ async def find(ctx: Context) -> dict[str, Any]:
     if limit < 0:
         limit, single_batch = -limit, True
     batch_size = _batch_size(ctx)
-    for unsupported in ("min", "max", "returnKey", "showRecordId", "tailable", "awaitData"):
+    hinted = hinted_index(coll, ctx.cmd.get("hint"))
+    low, high = get_document(ctx.cmd, "min"), get_document(ctx.cmd, "max")
+    want_key, want_record_id = get_bool(ctx.cmd, "returnKey"), get_bool(ctx.cmd, "showRecordId")
+    for unsupported in ("tailable", "awaitData"):
         if ctx.cmd.get(unsupported):
             raise CommandError(
                 2, f"find option '{unsupported}' is not supported by the embedded server"
             )
     with read_snapshot(ctx):
         docs = await read_matching(ctx, coll, filter, matcher)
+    docs = within_bounds(hinted, low, high, docs)
     if sort_fn is not None:
         docs = await sort_off_loop(ctx, docs, sort_fn)
     if skip:
         docs = docs[skip:]
     if limit:
         docs = docs[:limit]
-    if projection is not None:
+    found = docs
+    if want_key:
+        docs = return_key(key_index(coll, hinted, filter, get_document(ctx.cmd, "sort")), docs)
+    elif projection is not None:
         if len(docs) > _PROJECT_ON_LOOP:
             # 200,000 projections held the event loop for half a second.
             apply, found = projection.apply, docs
             docs = await asyncio.to_thread(lambda: [apply(d, matcher=matcher) for d in found])
         else:
             docs = [projection.apply(d, matcher=matcher) for d in docs]
+    if want_record_id:
+        ids = record_ids(coll, found)
+        docs = [
+            {**doc, "$recordId": ids.get(id_key(original["_id"]), Int64(0))}
+            for doc, original in zip(docs, found, strict=True)
+        ]
     if single_batch and batch_size is None:
         batch_size = len(docs)
     cursor = ctx.server.cursors.first_batch(
