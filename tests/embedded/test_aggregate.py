@@ -68,3 +68,19 @@ def test_lookup_with_a_pipeline_and_let(db: Database[Any]) -> None:
         )
     )
     assert result == [{"_id": 1, "available": [{"have": 10}]}, {"_id": 2, "available": []}]
+
+
+def test_text_search_in_the_first_match_uses_the_text_index(db: Database[Any]) -> None:
+    db.notes.insert_many([{"_id": 1, "t": "hello world"}, {"_id": 2, "t": "goodbye"}])
+    db.notes.create_index([("t", "text")])
+    found = db.notes.aggregate(
+        [{"$match": {"$text": {"$search": "hello"}}}, {"$project": {"_id": 1}}]
+    )
+    assert list(found) == [{"_id": 1}]
+
+
+def test_text_search_without_a_text_index_is_index_not_found(db: Database[Any]) -> None:
+    db.notes.insert_one({"t": "hello"})
+    with pytest.raises(OperationFailure) as caught:
+        db.notes.aggregate([{"$match": {"$text": {"$search": "hello"}}}])
+    assert caught.value.code == 27

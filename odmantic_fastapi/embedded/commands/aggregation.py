@@ -103,10 +103,10 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
             raise CommandError(
                 73, "aggregate needs a collection name, or 1 for a collectionless pipeline"
             )
-        validate_pipeline(pipeline)
         namespace = f"{ctx.db}.{name}"
         coll = open_collection(ctx, name, create=False)
-        # A leading $match narrows the input through the collection's indexes.
+        # A leading $match narrows the input through the collection's indexes;
+        # it is the one place $text may appear, so it is checked with them.
         first_match: dict[str, Any] = {}
         rest = pipeline
         if pipeline and "$match" in pipeline[0] and isinstance(pipeline[0]["$match"], dict):
@@ -115,6 +115,7 @@ async def aggregate(ctx: Context) -> dict[str, Any]:
         matcher = compile_filter(
             first_match, text_fields=text_fields(coll), variables=variables, collation=collation
         )
+        validate_pipeline(rest)
         with read_snapshot(ctx):
             source = await read_matching(ctx, coll, first_match, matcher)
             docs = await _run_rest(ctx, source, rest, variables, collation)
