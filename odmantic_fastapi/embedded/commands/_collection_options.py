@@ -32,6 +32,8 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
                     2, "'expireAfterSeconds' must be a non-negative whole number of seconds"
                 )
             options[key] = int(value)
+        elif key in ("viewOn", "pipeline"):
+            options[key] = value
         elif key == "changeStreamPreAndPostImages":
             if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
                 raise CommandError(14, "changeStreamPreAndPostImages must be {enabled: <bool>}")
@@ -48,6 +50,13 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
             "'expireAfterSeconds' is only supported on time-series collections or "
             "when the 'clusteredIndex' option is specified",
         )
+    if "pipeline" in options and "viewOn" not in options:
+        raise CommandError(2, "'pipeline' requires 'viewOn' to also be specified")
+    if "viewOn" in options:
+        others = set(options) - {"viewOn", "pipeline"}
+        if others:
+            raise CommandError(2, f"a view cannot take the collection options {sorted(others)}")
+        options.setdefault("pipeline", [])
     if "clusteredIndex" in options and "timeseries" in options:
         raise CommandError(72, "a time-series collection cannot also take 'clusteredIndex'")
     return options

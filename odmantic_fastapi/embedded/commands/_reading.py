@@ -21,6 +21,7 @@ from ..evaluation.matcher import Matcher
 from ..evaluation.sorting import check_sort_memory
 from ..storage.store import Collection
 from ._base import Context
+from ._views import is_view, view_documents
 
 __all__ = ["read_matching", "read_snapshot", "sort_documents", "sort_off_loop"]
 
@@ -51,6 +52,10 @@ async def read_matching(
     """The matching documents of ``coll`` in the read's view, matched off the event loop."""
     if coll is None:
         return []
+    if is_view(coll):
+        return await asyncio.to_thread(
+            lambda: [doc for doc in view_documents(ctx, coll) if matcher.matches(doc)]
+        )
     scan = ctx.server.store.scan(coll, filter, matcher, ctx.read_view)
     return await asyncio.to_thread(lambda: [doc for doc in scan if doc is not None])
 

@@ -4,7 +4,7 @@ import asyncio
 import datetime
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bson import Binary
@@ -17,55 +17,11 @@ from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
 from ._pipeline_writes import check_output_stage, write_output
 from ._reading import read_matching, read_snapshot
-from .crud import (
-    let_variables,
-    matching_documents,
-    open_collection,
-    text_fields,
-    transaction_write_set,
-)
+from ._views import SnapshotContext
+from .crud import let_variables, open_collection, text_fields
 from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
 __all__: list[str] = []
-
-
-class _SnapshotContext:
-    """Lets $lookup and $unionWith read other collections, as read in the command's snapshot."""
-
-    def __init__(self, ctx: Context, names: set[str]) -> None:
-        self.allow_disk_use = bool(ctx.cmd.get("allowDiskUse"))
-        self._documents: dict[str, list[dict[str, Any]]] = {}
-        ws = transaction_write_set(ctx)
-        for name in names:
-            coll = ctx.server.store.collection_in(ctx.db, name, ws)
-            self._documents[name] = (
-                [] if coll is None else matching_documents(ctx, coll, {}, compile_filter({}))
-            )
-
-    def collection_documents(self, collection: str) -> Iterable[Mapping[str, Any]]:
-        return self._documents.get(collection, [])
-
-
-def _collections_read(pipeline: Any) -> set[str]:
-    """The collections that $lookup and $unionWith stages read, nested pipelines included."""
-    names: set[str] = set()
-    if isinstance(pipeline, list):
-        for item in pipeline:
-            names |= _collections_read(item)
-    elif isinstance(pipeline, Mapping):
-        for key, value in pipeline.items():
-            if (
-                key == "$lookup"
-                and isinstance(value, Mapping)
-                and isinstance(value.get("from"), str)
-            ):
-                names.add(value["from"])
-            elif key == "$unionWith":
-                source = value if isinstance(value, str) else value.get("coll")
-                if isinstance(source, str):
-                    names.add(source)
-            names |= _collections_read(value)
-    return names
 
 
 @command("aggregate")
@@ -142,7 +98,7 @@ async def _run_rest(
         return source
     # Every collection a stage reads is read now, on the event loop, in this
     # snapshot; the pipeline then runs in a worker thread.
-    context = _SnapshotContext(ctx, _collections_read(rest))
+    context = SnapshotContext(ctx, rest)
     run = collated(collation, run_pipeline)
     return await asyncio.to_thread(run, source, rest, context, variables)
 

@@ -12,6 +12,7 @@ from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
+from ._views import check_view_options, refuse_view
 from .crud import create_in_transaction, open_collection, transaction_write_set
 
 __all__: list[str] = []
@@ -21,6 +22,8 @@ __all__: list[str] = []
 async def create(ctx: Context) -> dict[str, Any]:
     name = collection_name(ctx)
     options = collection_options(ctx.cmd)
+    if "viewOn" in options:
+        check_view_options(options)
     ws = transaction_write_set(ctx)
     if ctx.server.store.collection_in(ctx.db, name, ws) is not None:
         raise CommandError(48, f"Collection {ctx.db}.{name} already exists.")
@@ -52,6 +55,8 @@ async def drop_database(ctx: Context) -> dict[str, Any]:
 
 
 def _collection_info(db: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    if "viewOn" in options:
+        return {"name": name, "type": "view", "options": options, "info": {"readOnly": True}}
     info: dict[str, Any] = {
         "name": name,
         "type": "timeseries" if "timeseries" in options else "collection",
@@ -128,6 +133,7 @@ async def create_indexes(ctx: Context) -> dict[str, Any]:
             f"Cannot create new indexes on existing collection {ctx.db}.{name} in a "
             "multi-document transaction.",
         )
+    refuse_view(ctx.server.store.collection_in(ctx.db, name, ws))
     created_automatically = ctx.server.store.collection_in(ctx.db, name, ws) is None
     coll = open_collection(ctx, name, create=True)
     assert coll is not None
@@ -162,6 +168,7 @@ async def list_indexes(ctx: Context) -> dict[str, Any]:
     coll = ctx.server.store.collection(ctx.db, name)
     if coll is None:
         raise CommandError(26, f"ns does not exist: {ctx.db}.{name}")
+    refuse_view(coll)
     docs = [idx.spec.to_document() for idx in coll.indexes.values()]
     clustered = clustered_index_document(coll.options)
     if clustered is not None or "timeseries" in coll.options:

@@ -28,6 +28,7 @@ from ..storage.store import Collection, IdKey, LockWait, WriteSet, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 from ._reading import sort_documents
+from ._views import refuse_view
 from ._writing import Turns, matching_for_write, still_matching
 
 __all__ = [
@@ -60,6 +61,8 @@ def open_collection(ctx: Context, name: str, *, create: bool) -> Collection | No
     store = ctx.server.store
     ws = transaction_write_set(ctx)
     coll = store.collection_in(ctx.db, name, ws)
+    if create:
+        refuse_view(coll)
     if coll is None and create:
         if ws is not None:
             return create_in_transaction(ctx, ws, name, {})
@@ -542,6 +545,7 @@ async def delete(ctx: Context) -> dict[str, Any]:
         raise CommandError(9, "BSON field 'delete.deletes' is missing but a required field")
     ordered = get_bool(ctx.cmd, "ordered", True)
     coll = open_collection(ctx, name, create=False)
+    refuse_view(coll)
     turns = Turns(ctx, coll)
     n = 0
 
@@ -577,6 +581,7 @@ async def find_and_modify(ctx: Context) -> dict[str, Any]:
     collation = parse_collation(ctx.cmd.get("collation"))
     sort_fn = compile_sort(get_document(ctx.cmd, "sort"), collation)
     coll = open_collection(ctx, name, create=not remove)
+    refuse_view(coll)
     turns = Turns(ctx, coll)
     last_error: dict[str, Any]
     value: dict[str, Any] | None = None

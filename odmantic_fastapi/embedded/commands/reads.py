@@ -17,6 +17,7 @@ from ..storage.store import id_key
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 from ._find_options import hinted_index, key_index, record_ids, return_key, within_bounds
 from ._reading import read_matching, read_snapshot, sort_off_loop
+from ._views import is_view
 from .crud import filter_arg, let_variables, open_collection, text_fields
 
 __all__: list[str] = []
@@ -139,7 +140,7 @@ async def count(ctx: Context) -> dict[str, Any]:
     if coll is None:
         return {"n": 0, "ok": 1.0}
     collation = parse_collation(ctx.cmd.get("collation"))
-    if not filter and ctx.write_set is None:
+    if not filter and ctx.write_set is None and not is_view(coll):
         n = coll.live_count
     else:
         matcher = compile_filter(filter, text_fields=text_fields(coll), collation=collation)
