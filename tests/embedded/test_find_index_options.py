@@ -74,3 +74,8 @@ def test_return_key_without_an_index_gives_empty_documents(scores: Any) -> None:
 def test_show_record_id_numbers_documents_in_insertion_order(scores: Any) -> None:
     found = list(scores.find({"x": {"$gt": 30}}, show_record_id=True))
     assert [(d["_id"], d["$recordId"]) for d in found] == [(3, 3), (4, 4), (5, 5)]
+
+
+def test_return_key_leaves_out_the_record_id(scores: Any) -> None:
+    found = scores.find({}, sort=[("_id", 1)], return_key=True, show_record_id=True).limit(1)
+    assert list(found) == [{"_id": 1}]

@@ -81,7 +81,8 @@ async def find(ctx: Context) -> dict[str, Any]:
             docs = await asyncio.to_thread(lambda: [apply(d, matcher=matcher) for d in found])
         else:
             docs = [projection.apply(d, matcher=matcher) for d in docs]
-    if want_record_id:
+    if want_record_id and not want_key:
+        # With returnKey the key is all a document holds, as on MongoDB.
         ids = record_ids(coll, found)
         docs = [
             {**doc, "$recordId": ids.get(id_key(original["_id"]), Int64(0))}
