@@ -270,6 +270,12 @@ class FailPoints:
             ctx.txn.retryable_write and ctx.name in _WRITE_COMMANDS
         ):
             return None
+        session = ctx.txn.session
+        if session is not None and ctx.txn.txn_number in session.retry_replies:
+            # A retry answered from the stored reply executes no write, so (as in
+            # mongod, where the fail point sits in the write path) it neither fires
+            # the fail point nor counts towards its mode.
+            return None
         if not point.mode.fire():
             return None
         point.entered += 1

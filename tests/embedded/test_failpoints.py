@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import InsertOne, MongoClient, UpdateOne
 from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
@@ -250,6 +250,30 @@ def test_network_error_after_the_write_is_retried_and_applied_once(
     client.db[coll_name].update_one({"_id": 1}, {"$inc": {"n": 1}})
     assert fired(client, "onPrimaryTransactionalWrite") == 1
     assert client.db[coll_name].find_one({"_id": 1}) == {"_id": 1, "n": 1}
+
+
+def test_a_retry_answered_from_the_stored_reply_does_not_count_towards_the_mode(
+    client: Client, coll_name: str
+) -> None:
+    # Two commands (an insert, then an update of both documents): each is applied,
+    # its connection closes, and the driver's retry is answered from the stored reply
+    # without firing again. Counted per retry instead, the first command would have
+    # used both firings and its retry failed the whole bulk write.
+    client.db[coll_name].insert_one({"_id": 1, "x": 11})
+    client.admin.command("configureFailPoint", "onPrimaryTransactionalWrite", mode={"times": 2})
+    result = client.db[coll_name].bulk_write(
+        [
+            InsertOne({"_id": 2, "x": 22}),
+            UpdateOne({"_id": 1}, {"$inc": {"x": 1}}),
+            UpdateOne({"_id": 2}, {"$inc": {"x": 1}}),
+        ]
+    )
+    assert (result.inserted_count, result.modified_count) == (1, 2)
+    assert fired(client, "onPrimaryTransactionalWrite") == 2
+    assert list(client.db[coll_name].find(sort=[("_id", 1)])) == [
+        {"_id": 1, "x": 12},
+        {"_id": 2, "x": 23},
+    ]
 
 
 def test_fail_before_commit_closes_the_connection_before_the_write(
