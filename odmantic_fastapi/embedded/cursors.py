@@ -6,7 +6,7 @@ never change what an open cursor returns and no snapshot has to stay pinned.
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ class Cursor:
     position: int = 0
     session: bytes | None = None
     last_used: float = field(default_factory=time.monotonic)
+    # A tailable cursor's source of the documents written after its last batch.
+    more: Callable[[], tuple[list[dict[str, Any]], Any]] | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -69,15 +71,24 @@ class CursorRegistry:
         *,
         single_batch: bool = False,
         session: bytes | None = None,
+        more: Callable[[], tuple[list[dict[str, Any]], Any]] | None = None,
     ) -> dict[str, Any]:
-        """The ``cursor`` document of a find/aggregate reply, registering the rest."""
+        """The ``cursor`` document of a find/aggregate reply, registering the rest.
+
+        A tailable cursor (``more``) stays open when it has returned everything.
+        """
         limit = DEFAULT_FIRST_BATCH if batch_size is None else batch_size
         batch = _take(documents, 0, limit)
         cursor_id = 0
-        if not single_batch and len(batch) < len(documents):
+        if not single_batch and (len(batch) < len(documents) or more is not None):
             cursor_id = secrets.randbits(62) or 1
             self.cursors[cursor_id] = Cursor(
-                cursor_id, namespace, documents, position=len(batch), session=session
+                cursor_id,
+                namespace,
+                documents,
+                position=len(batch),
+                session=session,
+                more=more,
             )
             self.total_opened += 1
         return {"firstBatch": batch, "id": bson.Int64(cursor_id), "ns": namespace}
@@ -92,11 +103,19 @@ class CursorRegistry:
                 f"Requested getMore on namespace '{namespace}', but cursor belongs to a "
                 f"different namespace {cursor.namespace}",
             )
+        if cursor.exhausted and cursor.more is not None:
+            try:
+                newer, _ = cursor.more()
+            except CommandError:
+                del self.cursors[cursor_id]
+                raise
+            cursor.documents = list(cursor.documents[cursor.position :]) + newer
+            cursor.position = 0
         batch = _take(cursor.documents, cursor.position, batch_size)
         cursor.position += len(batch)
         cursor.last_used = time.monotonic()
         next_id = cursor_id
-        if cursor.exhausted:
+        if cursor.exhausted and cursor.more is None:
             del self.cursors[cursor_id]
             next_id = 0
         return {"nextBatch": batch, "id": bson.Int64(next_id), "ns": namespace}

@@ -55,6 +55,8 @@ CODE_NAMES: dict[int, str] = {
     112: "WriteConflict",
     115: "CommandNotSupported",
     125: "CommandFailed",
+    136: "CappedPositionLost",
+    166: "CommandNotSupportedOnView",
     168: "InvalidPipelineOperator",
     175: "QueryPlanKilled",
     197: "InvalidIndexSpecificationOption",

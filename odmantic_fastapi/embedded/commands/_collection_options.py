@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CommandError
+from ._capped import check_capped_options
 
 __all__ = ["clustered_index_document", "collection_options"]
 
@@ -32,7 +33,7 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
                     2, "'expireAfterSeconds' must be a non-negative whole number of seconds"
                 )
             options[key] = int(value)
-        elif key in ("viewOn", "pipeline"):
+        elif key in ("capped", "size", "max") or key in ("viewOn", "pipeline"):
             options[key] = value
         elif key == "changeStreamPreAndPostImages":
             if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
@@ -50,6 +51,7 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
             "'expireAfterSeconds' is only supported on time-series collections or "
             "when the 'clusteredIndex' option is specified",
         )
+    check_capped_options(options)
     if "pipeline" in options and "viewOn" not in options:
         raise CommandError(2, "'pipeline' requires 'viewOn' to also be specified")
     if "viewOn" in options:

@@ -27,6 +27,7 @@ from ..evaluation.update import (
 from ..storage.store import Collection, IdKey, LockWait, WriteSet, id_key
 from ..wire import CODEC_OPTIONS, MAX_BSON_OBJECT_SIZE
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
+from ._capped import is_capped, trim
 from ._reading import sort_documents
 from ._views import refuse_view
 from ._writing import Turns, matching_for_write, still_matching
@@ -263,6 +264,12 @@ async def insert(ctx: Context) -> dict[str, Any]:
     n = 0
 
     time_field = (coll.options.get("timeseries") or {}).get("timeField")
+    capped = is_capped(coll)
+    if capped and ctx.txn.in_transaction:
+        raise CommandError(
+            263,
+            f"Collection '{coll.namespace}' is a capped collection: it takes no writes in a transaction",
+        )
 
     async def run(index: int, raw: dict[str, Any]) -> None:
         nonlocal n
@@ -272,6 +279,8 @@ async def insert(ctx: Context) -> dict[str, Any]:
                 2, f"'{time_field}' must be present and contain a valid BSON UTC datetime value"
             )
         await insert_new(ctx, turns, coll, with_id(raw))
+        if capped:
+            trim(ctx, coll)
         n += 1
 
     errors = await _run_statements(ctx, turns, documents, "documents to insert", ordered, run)

@@ -15,6 +15,7 @@ from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
 from ..storage.store import id_key
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
+from ._capped import is_capped, last_key, tail
 from ._find_options import hinted_index, key_index, record_ids, return_key, within_bounds
 from ._reading import read_matching, read_snapshot, sort_off_loop
 from ._views import is_view
@@ -57,13 +58,20 @@ async def find(ctx: Context) -> dict[str, Any]:
     hinted = hinted_index(coll, ctx.cmd.get("hint"))
     low, high = get_document(ctx.cmd, "min"), get_document(ctx.cmd, "max")
     want_key, want_record_id = get_bool(ctx.cmd, "returnKey"), get_bool(ctx.cmd, "showRecordId")
-    for unsupported in ("tailable", "awaitData"):
-        if ctx.cmd.get(unsupported):
-            raise CommandError(
-                2, f"find option '{unsupported}' is not supported by the embedded server"
-            )
+    tailable = get_bool(ctx.cmd, "tailable")
+    if tailable and not is_capped(coll):
+        raise CommandError(
+            2,
+            "error processing query: tailable cursor requested on non capped collection",
+        )
+    if get_bool(ctx.cmd, "awaitData") and not tailable:
+        raise CommandError(9, "Cannot set 'awaitData' without also setting 'tailable'")
     with read_snapshot(ctx):
         docs = await read_matching(ctx, coll, filter, matcher)
+    more = None
+    if tailable and coll is not None:
+        # Documents written from now on; awaitData returns at once when there are none.
+        more = tail(coll, matcher, last_key(coll))
     docs = within_bounds(hinted, low, high, docs)
     if sort_fn is not None:
         docs = await sort_off_loop(ctx, docs, sort_fn)
@@ -96,6 +104,7 @@ async def find(ctx: Context) -> dict[str, Any]:
         batch_size,
         single_batch=single_batch,
         session=ctx.txn.session.lsid if ctx.txn.session else None,
+        more=more,
     )
     return {"cursor": cursor, "ok": 1.0}
 
