@@ -84,3 +84,42 @@ def test_text_search_without_a_text_index_is_index_not_found(db: Database[Any]) 
     with pytest.raises(OperationFailure) as caught:
         db.notes.aggregate([{"$match": {"$text": {"$search": "hello"}}}])
     assert caught.value.code == 27
+
+
+def test_a_nested_project_reads_field_paths_from_the_whole_document(db: Database[Any]) -> None:
+    db.nested.insert_many(
+        [
+            {"_id": 1, "ns": {"db": "d", "coll": "c"}, "top": "t"},
+            {"_id": 2, "top": "t"},
+            {"_id": 3, "ns": [{"db": "x"}, 5], "top": "t"},
+            {"_id": 4, "ns": 5, "top": "t"},
+        ]
+    )
+    pipeline: list[dict[str, Any]] = [
+        {"$project": {"ns": {"db": "$ns.db", "label": "fixed", "top": "$top"}}},
+        {"$sort": {"_id": 1}},
+    ]
+    assert list(db.nested.aggregate(pipeline)) == [
+        # "$ns.db" and "$top" start at the document, not at the subdocument ns.
+        {"_id": 1, "ns": {"db": "d", "label": "fixed", "top": "t"}},
+        # A missing subdocument still gets the computed fields.
+        {"_id": 2, "ns": {"label": "fixed", "top": "t"}},
+        # An array is projected element by element; a scalar element, like a scalar
+        # field, becomes the computed fields.
+        {
+            "_id": 3,
+            "ns": [
+                {"db": ["x"], "label": "fixed", "top": "t"},
+                {"db": ["x"], "label": "fixed", "top": "t"},
+            ],
+        },
+        {"_id": 4, "ns": {"label": "fixed", "top": "t"}},
+    ]
+    inclusion: list[dict[str, Any]] = [{"$project": {"ns": {"db": 1}}}, {"$sort": {"_id": 1}}]
+    assert list(db.nested.aggregate(inclusion)) == [
+        {"_id": 1, "ns": {"db": "d"}},
+        {"_id": 2},
+        # With inclusions only, scalars are dropped.
+        {"_id": 3, "ns": [{"db": "x"}]},
+        {"_id": 4},
+    ]

@@ -246,7 +246,14 @@ def _project(
     root: Mapping[str, Any],
     exclusion: bool,
     variables: Mapping[str, Any] = _NO_VARIABLES,
+    current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``doc`` projected by ``spec``; ``current`` is the document expressions see as $$CURRENT.
+
+    In a nested spec (``{ns: {db: "$ns.db"}}``) ``doc`` is the subdocument, but
+    field paths still start at the whole document, as in MongoDB.
+    """
+    current = doc if current is None else current
     if exclusion:
         out = dict(doc)
         for field, value in spec.items():
@@ -270,12 +277,34 @@ def _project(
         if value is True or (is_number(value) and not isinstance(value, bool)):
             _include_path(doc, result, split_path(field))
         elif isinstance(value, Mapping) and value and not next(iter(value)).startswith("$"):
-            sub = doc.get(field)
-            if isinstance(sub, Mapping):
-                result[field] = _project(sub, value, root, False, variables)
+            nested = _project_value(doc.get(field, MISSING), value, root, variables, current)
+            if nested is not MISSING:
+                result[field] = nested
         else:
-            _set_path(result, field, evaluate(value, root, {**variables, "CURRENT": doc}))
+            _set_path(result, field, evaluate(value, root, {**variables, "CURRENT": current}))
     return result
+
+
+def _project_value(
+    value: Any,
+    spec: Mapping[str, Any],
+    root: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    current: Mapping[str, Any],
+) -> Any:
+    """A field's value under a nested inclusion spec, as MongoDB applies one.
+
+    A subdocument is projected; an array element by element (arrays in arrays
+    too); anything else, missing included, becomes the spec's computed fields
+    alone, or stays missing when the spec only includes.
+    """
+    if isinstance(value, Mapping):
+        return _project(value, spec, root, False, variables, current)
+    if isinstance(value, list):
+        items = (_project_value(item, spec, root, variables, current) for item in value)
+        return [item for item in items if item is not MISSING]
+    computed = _project({}, spec, root, False, variables, current)
+    return computed if computed else MISSING
 
 
 def _include_path(source: Any, target: dict[str, Any], parts: tuple[str, ...]) -> None:
