@@ -260,7 +260,11 @@ class FailPoints:
             return None
         return InjectedFault(
             error=_injected_error(
-                code, "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint", data, ctx
+                code,
+                "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint",
+                data,
+                ctx,
+                cursor_checked_out=True,
             )
         )
 
@@ -316,8 +320,21 @@ class FailPoints:
             reply["errorLabels"] = list(dict.fromkeys([*reply.get("errorLabels", []), *labels]))
 
 
-def _injected_error(code: int, errmsg: str, data: Mapping[str, Any], ctx: Context) -> CommandError:
-    """The error a fail point answers with: its labels, or those mongod would attach."""
+def _injected_error(
+    code: int,
+    errmsg: str,
+    data: Mapping[str, Any],
+    ctx: Context,
+    *,
+    cursor_checked_out: bool = False,
+) -> CommandError:
+    """The error a fail point answers with: its labels, or those mongod would attach.
+
+    ``cursor_checked_out``: the fault comes after a getMore found its cursor
+    (failGetMoreAfterCursorCheckout). Only then does mongod know the cursor is a
+    change stream's and label a resumable code ResumableChangeStreamError;
+    failCommand fails a getMore before that, so its error carries no such label.
+    """
     labels = data.get("errorLabels")
     if not isinstance(labels, list):
         cursor_id = ctx.cmd.get("getMore") if ctx.name == "getMore" else None
@@ -325,7 +342,8 @@ def _injected_error(code: int, errmsg: str, data: Mapping[str, Any], ctx: Contex
             code,
             ctx.name,
             ctx.txn,
-            change_stream=isinstance(cursor_id, int)
+            change_stream=cursor_checked_out
+            and isinstance(cursor_id, int)
             and cursor_id in ctx.server.change_streams.streams,
         )
     error = CommandError(code, errmsg, labels=labels)

@@ -331,6 +331,21 @@ def test_a_change_stream_resumes_after_a_get_more_failure(client: Client, coll_n
     assert event is not None and event["documentKey"] == {"_id": 1}
 
 
+def test_a_get_more_failed_by_fail_command_is_not_resumable(client: Client, coll_name: str) -> None:
+    # failCommand fails the getMore before it finds its cursor, so (as in mongod) the
+    # error is not labelled ResumableChangeStreamError, and the driver does not resume.
+    coll = client.db[coll_name]
+    with coll.watch(max_await_time_ms=50) as stream:
+        fail(client, {"times": 1}, failCommands=["getMore"], errorCode=6, closeConnection=False)
+        coll.insert_one({"_id": 1})
+        with pytest.raises(OperationFailure) as info:
+            for _ in range(50):
+                if stream.try_next() is not None:
+                    break
+    assert info.value.code == 6
+    assert not info.value.has_error_label("ResumableChangeStreamError")
+
+
 def test_no_such_transaction_on_commit_is_transient(client: Client, coll_name: str) -> None:
     fail(client, {"times": 1}, failCommands=["commitTransaction"], errorCode=251)
     with client.start_session() as session:
