@@ -97,7 +97,7 @@ class SaveWrite:
     revision: tuple[str, int] | None = None
     """The revision field and the revision the instance was read at."""
     insert: dict[str, Any] | None = None
-    """The whole document, when no stored document can have its id (see ``_is_new``)."""
+    """The whole document, when no stored document can have its id (see ``_has_automatic_id``)."""
 
     def operation(self) -> InsertOne[Any] | UpdateOne:
         if self.insert is not None:
@@ -169,42 +169,61 @@ class SaveBatch:
         return exc
 
 
-def _is_new(instance: Model) -> bool:
-    """Whether no stored document can have this instance's id, so an insert equals the upsert.
+def _unsaved_fields(instance: Model) -> AbstractSet[str] | None:
+    """The instance's modified-field set, or None while it was never materialized.
 
-    True for an instance as its constructor made it, never saved, read, copied or
-    changed (its modified-field set was never materialized), whose primary key is
-    the automatic ObjectId from the default factory: a fresh ObjectId is unique.
-    Anything else is written with ODMantic's upsert.
+    An instance as its constructor made it has no set yet: every field counts
+    as unsaved then, and reading ``__fields_modified__`` would build that set
+    only for the save to throw it away.
     """
     try:
-        object.__getattribute__(instance, "__fields_modified__")
+        modified: AbstractSet[str] = object.__getattribute__(instance, "__fields_modified__")
     except AttributeError:
-        cls = type(instance)
-        auto = cls.__dict__.get("__automatic_id__")
-        if auto is None:
-            auto = cls.__pydantic_fields__[cls.__primary_field__].default_factory is ObjectId
-            type.__setattr__(cls, "__automatic_id__", auto)
-        return bool(auto) and cls.__primary_field__ not in instance.__pydantic_fields_set__
-    return False
+        return None
+    return modified
+
+
+def _has_automatic_id(instance: Model) -> bool:
+    """Whether the primary key is the automatic ObjectId of the default factory, never given.
+
+    A fresh ObjectId is unique, so no stored document can have it: for an
+    instance never saved, read, copied or changed (its modified-field set was
+    never materialized), an insert equals the upsert.
+    """
+    cls = type(instance)
+    auto = cls.__dict__.get("__automatic_id__")
+    if auto is None:
+        auto = cls.__pydantic_fields__[cls.__primary_field__].default_factory is ObjectId
+        type.__setattr__(cls, "__automatic_id__", auto)
+    return bool(auto) and cls.__primary_field__ not in instance.__pydantic_fields_set__
 
 
 def _write_for(instance: Model) -> SaveWrite | None:
     cls = type(instance)
     revision_field = cls.__revision_field__
-    # Before reading __fields_modified__, which materializes it.
-    if revision_field is None and _is_new(instance):
-        doc = instance.model_dump_doc()
-        return SaveWrite(
-            instance, {"_id": doc["_id"]}, {}, True, cls.__all_field_names__, insert=doc
-        )
-    fields = set(instance.__fields_modified__) | instance.__mutable_fields__
-    if not fields:
-        return None
+    modified = _unsaved_fields(instance)
+    if modified is None:
+        if revision_field is None and _has_automatic_id(instance):
+            doc = instance.model_dump_doc()
+            return SaveWrite(
+                instance, {"_id": doc["_id"]}, {}, True, cls.__all_field_names__, insert=doc
+            )
+        # Every field unsaved (mutable fields are among them): the whole document.
+        fields: AbstractSet[str] = cls.__all_field_names__
+    else:
+        fields = modified | cls.__mutable_fields__
+        if not fields:
+            return None
     # An instance changed everywhere writes every field: no include filter to apply then.
     doc = instance.model_dump_doc(include=None if fields >= cls.__all_field_names__ else fields)
-    primary_doc = doc if "_id" in doc else instance.model_dump_doc(include={cls.__primary_field__})
-    filter_: dict[str, Any] = {"_id": primary_doc["_id"]}
+    if "_id" in doc:
+        filter_: dict[str, Any] = {"_id": doc["_id"]}
+        if len(doc) > 1:
+            # The filter gives the upsert its _id already; setting it again to the same
+            # value changes nothing, and costs the server an _id check per document.
+            del doc["_id"]
+    else:
+        filter_ = {"_id": instance.model_dump_doc(include={cls.__primary_field__})["_id"]}
     if revision_field is None:
         return SaveWrite(instance, filter_, {"$set": doc}, True, fields)
     key = cls.__odm_fields__[revision_field].key_name
