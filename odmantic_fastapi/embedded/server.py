@@ -574,7 +574,7 @@ class MongoServer:
                 self.store.write(coll, key, None, None)
             except LockWait:
                 continue  # held by an open transaction; the next pass retries
-            ops.append(journal_op(coll.namespace, doc["_id"], None))
+            ops.append(journal_op(coll.namespace, coll.key_value(doc), None))
         if ops and self.journal is not None:
             durable = self.journal.append_nowait({"ops": ops})
             with contextlib.suppress(JournalWriteError):  # rolled back; the next pass retries

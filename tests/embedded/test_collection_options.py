@@ -3,11 +3,15 @@
 import datetime
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import OperationFailure, WriteError
+
+from odmantic_fastapi.embedded import ServerProcess
 
 CLUSTERED = {"key": {"_id": 1}, "unique": True, "name": "by id"}
 
@@ -137,3 +141,40 @@ def test_pre_and_post_images_can_be_enabled_at_creation(db: Database[Any]) -> No
 def test_an_unsupported_option_is_refused_by_name(db: Database[Any]) -> None:
     with pytest.raises(OperationFailure, match="validationLevel"):
         db.create_collection("plain", validationLevel="strict")
+
+
+def test_time_series_measurements_may_share_an_id(db: Database[Any]) -> None:
+    db.create_collection("readings", timeseries={"timeField": "t"})
+    first, second = datetime.datetime(2024, 1, 1, 0, 0), datetime.datetime(2024, 1, 1, 0, 1)
+    db.readings.insert_many([{"_id": 1, "t": first}, {"_id": 1, "t": second}])
+    assert list(db.readings.find({"_id": 1}).sort("t", 1)) == [
+        {"_id": 1, "t": first},
+        {"_id": 1, "t": second},
+    ]
+    assert db.readings.delete_one({"t": first}).deleted_count == 1
+    assert list(db.readings.find()) == [{"_id": 1, "t": second}]
+
+
+def test_an_update_may_not_move_a_measurement_in_time(db: Database[Any]) -> None:
+    db.create_collection("readings", timeseries={"timeField": "t", "metaField": "m"})
+    db.readings.insert_one({"_id": 1, "t": datetime.datetime(2024, 1, 1), "m": "a"})
+    db.readings.update_one({"_id": 1}, {"$set": {"m": "b"}})
+    assert db.readings.find_one()["m"] == "b"
+    with pytest.raises(WriteError) as caught:
+        db.readings.update_one({"_id": 1}, {"$set": {"t": datetime.datetime(2025, 1, 1)}})
+    assert caught.value.code == 72
+
+
+def test_time_series_measurements_sharing_an_id_survive_a_restart(tmp_path: Path) -> None:
+    times = [datetime.datetime(2024, 1, 1, 0, m) for m in range(3)]
+    with ServerProcess(data_dir=tmp_path) as server:
+        client: MongoClient[dict[str, Any]] = MongoClient(server.url)
+        client.app.create_collection("readings", timeseries={"timeField": "t"})
+        client.app.readings.insert_many([{"_id": 1, "t": t} for t in times])
+        client.app.readings.delete_one({"t": times[1]})
+        client.close()
+    with ServerProcess(data_dir=tmp_path) as server:
+        client = MongoClient(server.url)
+        found = client.app.readings.find().sort("t", 1)
+        assert [d["t"] for d in found] == [times[0], times[2]]
+        client.close()

@@ -9,7 +9,7 @@ from ..errors import CommandError
 from ..evaluation.compare import sort_key
 from ..evaluation.paths import get_path_values
 from ..storage.indexes import Index, plan
-from ..storage.store import Collection, id_key
+from ..storage.store import Collection
 
 __all__ = ["hinted_index", "key_index", "record_ids", "return_key", "within_bounds"]
 
@@ -112,7 +112,7 @@ def record_ids(coll: Collection | None, docs: list[dict[str, Any]]) -> dict[Any,
     """showRecordId: a document's position in the collection's insertion order, from 1."""
     if coll is None:
         return {}
-    wanted = {id_key(doc["_id"]) for doc in docs if "_id" in doc}
+    wanted = {coll.key_of(doc) for doc in docs if "_id" in doc}
     return {
         key: Int64(position) for position, key in enumerate(coll.versions, start=1) if key in wanted
     }

@@ -17,7 +17,7 @@ from ..evaluation.compare import sort_key
 from ..evaluation.expressions import MISSING, evaluate
 from ..evaluation.matcher import compile_filter
 from ..evaluation.update import apply_update
-from ..storage.store import Collection, id_key
+from ..storage.store import Collection
 from ._base import Context
 from ._writing import Turns
 from .crud import check_document, insert_new, matching_documents, retrying, with_id
@@ -148,7 +148,7 @@ async def _out(ctx: Context, turns: Turns, coll: Collection, docs: list[dict[str
     for old in matching_documents(ctx, coll, {}, compile_filter({})):
         await turns.tick()
         _still_there(ctx, coll)
-        await retrying(turns, partial(ctx.write, coll, id_key(old["_id"]), None, old["_id"]))
+        await retrying(turns, partial(ctx.write, coll, coll.key_of(old), None, coll.key_value(old)))
     for doc in new_docs:
         await turns.tick()
         _still_there(ctx, coll)
@@ -214,7 +214,7 @@ async def _merge(
         if sort_key(new["_id"]) != sort_key(old["_id"]):
             raise _immutable_id()
         check_document(new)
-        await retrying(turns, partial(ctx.write, coll, id_key(old["_id"]), new, new["_id"]))
+        await retrying(turns, partial(ctx.write, coll, coll.key_of(old), new, new["_id"]))
 
 
 def _let(let: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from ..errors import CommandError
 from ..evaluation import budget
 from ..evaluation.matcher import Matcher
-from ..storage.store import Collection, LockWait, id_key
+from ..storage.store import Collection, LockWait
 from ._base import Context
 
 __all__ = ["Turns", "matching_for_write", "still_matching"]
@@ -151,7 +151,7 @@ def still_matching(
 ) -> dict[str, Any] | None:
     """``candidate`` as it is now, if it still exists and matches (None otherwise)."""
     assert turns.coll is not None
-    current = ctx.server.store.get(turns.coll, id_key(candidate["_id"]), ctx.write_set)
+    current = ctx.server.store.get(turns.coll, turns.coll.key_of(candidate), ctx.write_set)
     if current is candidate:
         return current
     if current is None or not matcher.matches(current):

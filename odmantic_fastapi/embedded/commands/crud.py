@@ -236,7 +236,7 @@ async def insert_new(
     ``key`` is ``id_key(doc["_id"])`` when the caller has it already.
     """
     if key is None:
-        key = id_key(doc["_id"])
+        key = coll.key_of(doc)
 
     def attempt() -> None:
         if ctx.server.store.get(coll, key, ctx.write_set) is not None:
@@ -387,6 +387,7 @@ async def _update_one_statement(
     if (
         array_filters is None
         and collation is None
+        and "timeseries" not in coll.options
         and isinstance(update, dict)
         and _by_id(filter)
         and plain_set(update)
@@ -408,7 +409,12 @@ async def _update_one_statement(
         new = _new_version(old, update, matcher, array_filters, variables)
         if modifies(old, new):
             check_document(new)
-            ctx.write(coll, id_key(old["_id"]), new, new["_id"])
+            key = coll.key_of(old)
+            if coll.key_of(new) != key:
+                raise CommandError(
+                    72, "an update may not change the time of a time-series measurement"
+                )
+            ctx.write(coll, key, new, new["_id"])
             modified += 1
         n += 1
         last_old, last_new = old, new
@@ -533,7 +539,7 @@ async def _delete_statement(
         doc = still_matching(ctx, turns, candidate, matcher)
         if doc is None:
             return False
-        ctx.write(coll, id_key(doc["_id"]), None, doc["_id"])
+        ctx.write(coll, coll.key_of(doc), None, coll.key_value(doc))
         return True
 
     deleted = 0
@@ -651,7 +657,7 @@ async def _remove_first(
     def remove(candidate: dict[str, Any]) -> dict[str, Any] | None:
         doc = still_matching(ctx, turns, candidate, matcher)
         if doc is not None:
-            ctx.write(coll, id_key(doc["_id"]), None, doc["_id"])
+            ctx.write(coll, coll.key_of(doc), None, coll.key_value(doc))
         return doc
 
     for candidate in docs:

@@ -13,7 +13,6 @@ from ..evaluation.matcher import compile_filter
 from ..evaluation.paths import get_path_values
 from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
-from ..storage.store import id_key
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 from ._capped import is_capped, last_key, tail
 from ._find_options import hinted_index, key_index, record_ids, return_key, within_bounds
@@ -93,7 +92,7 @@ async def find(ctx: Context) -> dict[str, Any]:
         # With returnKey the key is all a document holds, as on MongoDB.
         ids = record_ids(coll, found)
         docs = [
-            {**doc, "$recordId": ids.get(id_key(original["_id"]), Int64(0))}
+            {**doc, "$recordId": ids.get(coll.key_of(original), Int64(0)) if coll else Int64(0)}
             for doc, original in zip(docs, found, strict=True)
         ]
     if single_batch and batch_size is None:

@@ -117,7 +117,7 @@ def apply_record(server: "MongoServer", record: Mapping[str, Any]) -> None:
             db, _, name = op["ns"].partition(".")
             coll, _ = store.ensure_collection(db, name)
             doc = op.get("doc")
-            key = id_key(doc["_id"] if doc is not None else op["id"])
+            key = coll.key_of(doc) if doc is not None else id_key(op["id"])
             chain = coll.versions.get(key)
             if doc is None and not chain:
                 continue
@@ -143,7 +143,7 @@ def replay(server: "MongoServer", recovered: Recovered) -> None:
             db, _, name = item["ns"].partition(".")
             coll, _ = store.ensure_collection(db, name)
             doc = item["doc"]
-            coll.add_version(id_key(doc["_id"]), clock, doc)
+            coll.add_version(coll.key_of(doc), clock, doc)
         for coll, spec in pending_indexes:
             coll.add_index(parse_index_spec(spec))
         store.clock = clock

@@ -100,6 +100,17 @@ class Collection:
     def namespace(self) -> Namespace:
         return f"{self.db}.{self.name}"
 
+    def key_value(self, doc: Mapping[str, Any]) -> Any:
+        """What identifies ``doc`` here: its _id, or in a time-series collection (where _ids
+        may repeat) its _id with its time."""
+        timeseries = self.options.get("timeseries")
+        if timeseries is None:
+            return doc["_id"]
+        return {"_id": doc.get("_id"), "t": doc.get(timeseries["timeField"])}
+
+    def key_of(self, doc: Mapping[str, Any]) -> IdKey:
+        return id_key(self.key_value(doc))
+
     @property
     def secondary_indexes(self) -> list[Index]:
         return [idx for name, idx in self.indexes.items() if name != "_id_"]
@@ -357,6 +368,7 @@ class Store:
             id_value is not _MISSING
             and not isinstance(id_value, Mapping | list)
             and (collation is None or not isinstance(id_value, str))
+            and "timeseries" not in coll.options
         ):
             return {id_key(id_value)}
         if collation is not None:
