@@ -27,7 +27,7 @@ from .field import ODMEmbedded, ODMEmbeddedGeneric, ODMReference
 if TYPE_CHECKING:
     from .model import _BaseODMModel
 
-__all__ = ["DocCodec", "doc_serializer", "doc_validator", "document_errors"]
+__all__ = ["DocCodec", "doc_list_validator", "doc_serializer", "doc_validator", "document_errors"]
 
 
 def _copy_schema(schema: Any) -> Any:
@@ -177,6 +177,8 @@ class DocCodec:
         self.discriminator_key = discriminator[0] if discriminator is not None else None
         #: The document validator, built on first use (see :func:`doc_validator`).
         self.validator: Any = None
+        #: The validator of a list of documents, built on first use (see :func:`doc_list_validator`).
+        self.list_validator: Any = None
         # Such an instance dumps straight to its document when its primary key is
         # serialized as "_id" (see doc_serializer).
         self.direct_dump = not (
@@ -421,3 +423,17 @@ def doc_serializer(cls: type["_BaseODMModel"]) -> SchemaSerializer:
 def doc_validator(cls: type["_BaseODMModel"]) -> SchemaValidator:
     """The validator of documents (see ``_without_redundant_checks``)."""
     return own_schema_validator(cls, _without_redundant_checks(cls.__pydantic_core_schema__, cls))
+
+
+def doc_list_validator(cls: type["_BaseODMModel"]) -> SchemaValidator:
+    """The validator of a list of documents: :func:`doc_validator`'s schema as its items.
+
+    A find's results are validated in one call, rather than one call per
+    document; each item is validated exactly as ``doc_validator`` would.
+    """
+    schema = _without_redundant_checks(cls.__pydantic_core_schema__, cls)
+    if schema.get("type") == "definitions":
+        many = {**schema, "schema": {"type": "list", "items_schema": schema["schema"]}}
+    else:
+        many = {"type": "list", "items_schema": schema}
+    return own_schema_validator(cls, cast(Any, many))

@@ -10,6 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar, cast
 
+from pydantic import ValidationError
+
+from ._doc_codec import doc_list_validator
+from .model import _CLEAN, _BaseODMModel
 from .projection import Parser
 
 __all__ = ["AIOCursor", "SyncCursor"]
@@ -37,8 +41,11 @@ class AIOCursor(Generic[R]):
     async def _all(self) -> list[R]:
         if self._results is None:
             raw = await self._cursor.to_list(length=None)
-            parse = self._parse
-            self._results = [parse(doc) for doc in raw]
+            parsed = _parse_all(self._model, self._parse, raw)
+            if parsed is None:
+                parse = self._parse
+                parsed = [parse(doc) for doc in raw]
+            self._results = parsed
         return self._results
 
     async def __aiter__(self) -> AsyncIterator[R]:
@@ -52,6 +59,40 @@ class AIOCursor(Generic[R]):
             results.append(instance)
             yield instance
         self._results = results
+
+
+def _parse_all(model: type[Any], parse: Callable[[Any], Any], raw: list[Any]) -> list[Any] | None:
+    """All of a find's documents as instances, validated in one call; None: parse one by one.
+
+    Only for what ``model_validate_doc``'s fast path would take, document by
+    document (plain dicts with every required key, of a class whose documents
+    are validation input as they are), and only when ``parse`` is that method,
+    not overridden. Any invalid document sends the whole list back to the
+    per-document path, which reports it as it always does.
+    """
+    if (
+        len(raw) < 2
+        or getattr(parse, "__func__", None) is not _MODEL_VALIDATE_DOC
+        or getattr(parse, "__self__", None) is not model
+    ):
+        return None
+    codec = model.__doc_codec__
+    required = codec.required_keys
+    if not codec.direct or not all(type(doc) is dict and doc.keys() >= required for doc in raw):
+        return None
+    validator = codec.list_validator
+    if validator is None:
+        validator = codec.list_validator = doc_list_validator(model)
+    try:
+        instances: list[Any] = validator.validate_python(raw)
+    except ValidationError:
+        return None
+    for instance in instances:
+        object.__setattr__(instance, "__fields_modified__", _CLEAN)
+    return instances
+
+
+_MODEL_VALIDATE_DOC = _BaseODMModel.model_validate_doc.__func__  # type: ignore[attr-defined]  # a classmethod's function
 
 
 class _AwaitableCursor:

@@ -1,7 +1,11 @@
 """Cursors: what find and aggregate return, awaited, iterated, and iterated again."""
 
+import pytest
+from pydantic import field_validator
+
 from odmantic_fastapi import AIOEngine, Model, SyncEngine
 from odmantic_fastapi.cursor import AIOCursor, SyncCursor
+from odmantic_fastapi.exceptions import DocumentParsingError
 
 
 class Player(Model):
@@ -33,6 +37,59 @@ async def test_an_aggregate_cursor_parses_each_document(aio_engine: AIOEngine) -
     await aio_engine.save_all([Player(name="a", level=1), Player(name="b", level=5)])
     cursor = aio_engine.aggregate(Player, [Player.level > 2])
     assert [doc["name"] async for doc in cursor] == ["b"]
+
+
+class Shouty(Model):
+    model_config = {"str_to_upper": True}
+
+    name: str
+    level: int = 0
+
+    @field_validator("level")
+    @classmethod
+    def at_most_ten(cls, value: int) -> int:
+        if value > 10:
+            raise ValueError("at most ten")
+        return value
+
+
+async def test_an_awaited_find_parses_every_document_as_one_at_a_time(
+    aio_engine: AIOEngine,
+) -> None:
+    await aio_engine.get_collection(Shouty).insert_many(
+        [{"name": "a", "level": 1}, {"name": "b", "level": 2}, {"name": "c", "level": 3}]
+    )
+    found = await aio_engine.find(Shouty, sort=Shouty.level)
+    docs = await aio_engine.get_collection(Shouty).find({}, sort=[("level", 1)]).to_list()
+    one_by_one = [Shouty.model_validate_doc(doc) for doc in docs]
+    assert found == one_by_one
+    assert [p.name for p in found] == ["A", "B", "C"]
+    assert [p.model_fields_set for p in found] == [p.model_fields_set for p in one_by_one]
+    assert [p.__fields_modified__ for p in found] == [frozenset()] * 3
+
+
+async def test_an_awaited_find_reports_an_invalid_document_among_many_as_alone(
+    aio_engine: AIOEngine,
+) -> None:
+    collection = aio_engine.get_collection(Shouty)
+    await collection.insert_many([{"name": "a", "level": 1}, {"name": "b", "level": 11}])
+    with pytest.raises(DocumentParsingError) as among_many:
+        await aio_engine.find(Shouty)
+    with pytest.raises(DocumentParsingError) as alone:
+        Shouty.model_validate_doc(await collection.find_one({"name": "b"}))
+    assert str(among_many.value) == str(alone.value)
+
+
+async def test_an_awaited_find_reports_a_missing_key_among_many_as_alone(
+    aio_engine: AIOEngine,
+) -> None:
+    collection = aio_engine.get_collection(Shouty)
+    await collection.insert_many([{"name": "a", "level": 1}, {"level": 2}])
+    with pytest.raises(DocumentParsingError) as among_many:
+        await aio_engine.find(Shouty)
+    with pytest.raises(DocumentParsingError) as alone:
+        Shouty.model_validate_doc(await collection.find_one({"level": 2}))
+    assert str(among_many.value) == str(alone.value)
 
 
 def test_a_sync_cursor_iterates_the_same_instances_twice(sync_engine: SyncEngine) -> None:
