@@ -12,6 +12,7 @@ ChangeStreamHistoryLost (286).
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import itertools
 import secrets
@@ -24,7 +25,15 @@ from typing import Any
 import bson
 from bson import Int64, Timestamp
 
-from .change_events import Change, Token, decode_token, encode_token, invalidate_event
+from .change_events import (
+    EXPANDED_OPERATIONS,
+    Change,
+    Token,
+    collection_uuid,
+    decode_token,
+    encode_token,
+    invalidate_event,
+)
 from .commands._base import COMMANDS, Context, Handler, get_int
 from .errors import CommandError
 from .evaluation.aggregate import run_pipeline, validate_pipeline
@@ -64,9 +73,12 @@ class _Stream:
     position: int  # the last history sequence number this stream has looked at
     start_time: Timestamp | None = None
     session: bytes | None = None
+    expanded: bool = False  # showExpandedEvents: DDL events and their extra fields
     last_used: float = field(default_factory=time.monotonic)
 
     def sees(self, change: Change) -> bool:
+        if change.op in EXPANDED_OPERATIONS and not self.expanded:
+            return False
         if self.db is None:
             return change.db not in _INTERNAL_DBS
         if change.db != self.db:
@@ -107,23 +119,7 @@ class ChangeStreams:
     def _publish(self, changes: list[Change]) -> None:
         for change in changes:
             seq, seconds, wall = self._next()
-            self.history.append(
-                Change(
-                    seq,
-                    seconds,
-                    wall,
-                    change.op,
-                    change.db,
-                    change.coll,
-                    change.id_value,
-                    change.before,
-                    change.after,
-                    change.images,
-                    change.to,
-                    change.lsid,
-                    change.txn_number,
-                )
-            )
+            self.history.append(dataclasses.replace(change, seq=seq, seconds=seconds, wall=wall))
         while len(self.history) > self.max_events:
             self.history.popleft()
         if changes:
@@ -163,7 +159,8 @@ class ChangeStreams:
             txn_number=ctx.txn.txn_number if in_txn else None,
         )
         if not in_txn or session is None:
-            self._publish([change])
+            # An implicit create comes before the insert that made it.
+            self._publish([*self._catalog_changes(ctx), change])
             return
         number, pending = self._pending.get(session.lsid, (-1, []))
         if number != ctx.txn.txn_number:
@@ -176,26 +173,63 @@ class ChangeStreams:
 
         ``dropped_collections``: for dropDatabase, the collections it held.
         """
+        changes = self._catalog_changes(ctx, dropped_collections)
         session = ctx.txn.session
         if ctx.commit_marker is not None and session is not None:
+            # A transaction's collections and indexes are created before its writes.
             number, pending = self._pending.pop(session.lsid, (-1, []))
             if number == ctx.txn.txn_number:
-                self._publish(pending)
+                changes += pending
+        self._publish(changes)
+
+    def _catalog_changes(
+        self, ctx: Context, dropped_collections: Iterable[str] = ()
+    ) -> list[Change]:
+        """The events of the catalog entries the command made since the last call."""
+        entries = ctx.catalog[ctx.catalog_events :]
+        ctx.catalog_events = len(ctx.catalog)
         changes: list[Change] = []
-        blank = (0, 0, datetime.datetime.min)
-        for entry in ctx.catalog:
+        for entry in entries:
             op = entry.get("op")
-            if op == "drop":
-                changes.append(Change(*blank, "drop", entry["db"], entry["name"]))
+            if op == "create":
+                description = _create_description(entry.get("options") or {})
+                changes.append(_ddl("create", entry["db"], entry["name"], description=description))
+            elif op in ("createIndex", "dropIndex"):
+                kind = "createIndexes" if op == "createIndex" else "dropIndexes"
+                spec = entry.get("spec") or {"name": entry.get("index")}
+                last = changes[-1] if changes else None
+                if last is not None and (last.op, last.db, last.coll) == (
+                    kind,
+                    entry["db"],
+                    entry["name"],
+                ):
+                    # One event for all the indexes one command created or dropped.
+                    assert last.description is not None
+                    last.description["indexes"].append(spec)
+                else:
+                    changes.append(
+                        _ddl(kind, entry["db"], entry["name"], description={"indexes": [spec]})
+                    )
+            elif op == "drop":
+                changes.append(_ddl("drop", entry["db"], entry["name"]))
             elif op == "dropDatabase":
                 for name in dropped_collections:
-                    changes.append(Change(*blank, "drop", entry["db"], name))
-                changes.append(Change(*blank, "dropDatabase", entry["db"]))
+                    changes.append(_ddl("drop", entry["db"], name))
+                changes.append(_ddl("dropDatabase", entry["db"]))
             elif op == "rename":
                 src_db, _, src = str(entry["from"]).partition(".")
                 dst_db, _, dst = str(entry["to"]).partition(".")
-                changes.append(Change(*blank, "rename", src_db, src, to=(dst_db, dst)))
-        self._publish(changes)
+                description = {"to": {"db": dst_db, "coll": dst}}
+                if entry.get("dropTarget"):
+                    description["dropTarget"] = collection_uuid(dst_db, dst)
+                changes.append(
+                    _ddl("rename", src_db, src, to=(dst_db, dst), description=description)
+                )
+        return changes
+
+    def record_modify(self, db: str, coll: str, description: dict[str, Any]) -> None:
+        """collMod changed a collection: a ``modify`` event for expanded streams."""
+        self._publish([_ddl("modify", db, coll, description=description)])
 
     def forget_session(self, lsid: bytes) -> None:
         self._pending.pop(lsid, None)
@@ -268,6 +302,9 @@ class ChangeStreams:
             if "$changeStream" in stage:
                 raise CommandError(40602, "$changeStream is only valid as the first stage")
         validate_pipeline(rest)
+        expanded = options.get("showExpandedEvents", False)
+        if not isinstance(expanded, bool):
+            raise CommandError(14, "showExpandedEvents must be a boolean")
         full_document = options.get("fullDocument", "default")
         if full_document not in _FULL_DOCUMENT:
             raise CommandError(2, f"unrecognized value for fullDocument: {full_document!r}")
@@ -312,6 +349,7 @@ class ChangeStreams:
             position,
             start_time,
             session.lsid if session is not None else None,
+            expanded,
         )
         batch, alive = self._batch(ctx, stream, batch_size)
         self.streams[stream.cursor_id] = stream
@@ -368,7 +406,9 @@ class ChangeStreams:
             coll = ctx.server.store.collection(change.db, change.coll or "")
             if coll is not None:
                 current = coll.latest(id_key(change.id_value))
-        event = change.event_document(stream.full_document, stream.before_change, current)
+        event = change.event_document(
+            stream.full_document, stream.before_change, current, stream.expanded
+        )
         if not stream.pipeline:
             return [event]
         results = run_pipeline([event], stream.pipeline, _NoLookups())
@@ -448,6 +488,21 @@ class ChangeStreams:
                 del self.streams[cursor_id]
 
 
+def _ddl(op: str, db: str, coll: str | None = None, **fields: Any) -> Change:
+    """A catalog change, to be numbered when it is published."""
+    return Change(0, 0, datetime.datetime.min, op, db, coll, **fields)
+
+
+def _create_description(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A create event's operationDescription: a view's definition, or the _id index and options."""
+    if "viewOn" in options:
+        return {"viewOn": options["viewOn"], "pipeline": options.get("pipeline", [])}
+    description = dict(options)
+    if "clusteredIndex" not in options and "timeseries" not in options:
+        description["idIndex"] = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
+    return description
+
+
 def _fatal(errmsg: str) -> CommandError:
     """ChangeStreamFatalError (280): the driver must not resume."""
     return CommandError(_FATAL, errmsg, labels=["NonResumableChangeStreamError"])
@@ -492,6 +547,8 @@ async def _coll_mod(ctx: Context) -> dict[str, Any]:
         if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
             raise CommandError(14, "changeStreamPreAndPostImages must be {enabled: <bool>}")
         coll.options["changeStreamPreAndPostImages"] = {"enabled": value["enabled"]}
+    changed = {key: ctx.cmd[key] for key in ctx.cmd if key == "changeStreamPreAndPostImages"}
+    ctx.server.change_streams.record_modify(ctx.db, name, changed)
     return {"ok": 1.0}
 
 

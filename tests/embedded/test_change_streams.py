@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import IndexModel, MongoClient
 from pymongo.change_stream import ChangeStream
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -298,3 +298,75 @@ def test_a_token_older_than_the_history_window_is_refused() -> None:
         with pytest.raises(OperationFailure) as info, coll.watch(resume_after=token) as refused:
             refused.try_next()
         assert info.value.code == 286
+
+
+# -- showExpandedEvents -------------------------------------------------------
+
+
+def test_only_an_expanded_stream_sees_collection_and_index_changes(
+    database: Database[Doc],
+) -> None:
+    with (
+        database.watch(max_await_time_ms=50) as plain,
+        database.watch(max_await_time_ms=50, show_expanded_events=True) as expanded,
+    ):
+        database.create_collection("ledger")
+        database.ledger.create_indexes(
+            [IndexModel([("a", 1)], name="a_1"), IndexModel([("b", -1)], name="b_-1")]
+        )
+        database.command("collMod", "ledger", changeStreamPreAndPostImages={"enabled": True})
+        database.ledger.drop_index("a_1")
+        database.ledger.insert_one({"_id": 1})
+        events = take(expanded, 5)
+        assert ops(take(plain, 1)) == ["insert"]
+    assert ops(events) == ["create", "createIndexes", "modify", "dropIndexes", "insert"]
+    create, indexes, modify, dropped, _ = events
+    assert create["operationDescription"]["idIndex"] == {"v": 2, "key": {"_id": 1}, "name": "_id_"}
+    # One event for both indexes of one createIndexes.
+    assert [i["name"] for i in indexes["operationDescription"]["indexes"]] == ["a_1", "b_-1"]
+    assert modify["operationDescription"] == {"changeStreamPreAndPostImages": {"enabled": True}}
+    assert [i["name"] for i in dropped["operationDescription"]["indexes"]] == ["a_1"]
+    (info,) = database.list_collections(filter={"name": "ledger"})
+    assert {e["collectionUUID"] for e in events} == {info["info"]["uuid"]}
+
+
+def test_an_implicit_create_comes_before_the_insert_that_made_it(
+    database: Database[Doc],
+) -> None:
+    with database.watch(max_await_time_ms=50, show_expanded_events=True) as stream:
+        database.fresh.insert_many([{"_id": 1}, {"_id": 2}])
+        assert ops(take(stream, 3)) == ["create", "insert", "insert"]
+
+
+def test_a_rename_over_a_collection_names_the_dropped_target(database: Database[Doc]) -> None:
+    database.create_collection("old")
+    database.create_collection("new")
+    (target,) = database.list_collections(filter={"name": "new"})
+    with database.old.watch(max_await_time_ms=50, show_expanded_events=True) as stream:
+        database.old.rename("new", dropTarget=True)
+        (rename,) = take(stream, 1)
+    assert rename["operationDescription"] == {
+        "to": {"db": database.name, "coll": "new"},
+        "dropTarget": target["info"]["uuid"],
+    }
+
+
+def test_an_expanded_update_disambiguates_numeric_field_names_and_array_indices(
+    coll: Collection[Doc],
+) -> None:
+    coll.insert_one({"_id": 1, "byKey": {"1": 1}, "list": [{"1": 1}], "plain": {"x": 1}})
+    with (
+        coll.watch(max_await_time_ms=50) as plain,
+        coll.watch(max_await_time_ms=50, show_expanded_events=True) as expanded,
+    ):
+        coll.update_one({"_id": 1}, {"$set": {"byKey.1": 2, "list.0.1": 2, "plain.x": 2}})
+        coll.update_one({"_id": 1}, {"$set": {"plain.x": 3}})
+        ambiguous, unambiguous = (e["updateDescription"] for e in take(expanded, 2))
+        assert "disambiguatedPaths" not in take(plain, 1)[0]["updateDescription"]
+    assert ambiguous["updatedFields"] == {"byKey.1": 2, "list.0.1": 2, "plain.x": 2}
+    # A field named "1" stays a string; an array index is an integer.
+    assert ambiguous["disambiguatedPaths"] == {
+        "byKey.1": ["byKey", "1"],
+        "list.0.1": ["list", 0, "1"],
+    }
+    assert "disambiguatedPaths" not in unambiguous

@@ -71,6 +71,8 @@ class Context:
     # how many of its catalog entries they hold.
     journaled: list["asyncio.Future[None]"] = field(default_factory=list)
     catalog_journaled: int = 0
+    # How many catalog entries change streams have published as events.
+    catalog_events: int = 0
 
     @property
     def write_set(self) -> WriteSet | None:

@@ -1,11 +1,11 @@
 """Catalog commands: databases, collections and indexes."""
 
-import uuid
 from typing import Any
 
 import bson
-from bson import Binary, Int64
+from bson import Int64
 
+from ..change_events import collection_uuid
 from ..errors import CommandError
 from ..evaluation.matcher import compile_filter
 from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
@@ -63,7 +63,7 @@ def _collection_info(db: str, name: str, options: dict[str, Any]) -> dict[str, A
         "options": options,
         "info": {
             "readOnly": False,
-            "uuid": Binary(uuid.uuid5(uuid.NAMESPACE_URL, f"{db}.{name}").bytes, 4),
+            "uuid": collection_uuid(db, name),
         },
     }
     if "clusteredIndex" not in options and "timeseries" not in options:
@@ -206,8 +206,10 @@ async def drop_indexes(ctx: Context) -> dict[str, Any]:
         if index_name not in coll.indexes:
             raise CommandError(27, f"index not found with name [{index_name}]")
     for index_name in names:
-        del coll.indexes[index_name]
-        ctx.catalog.append({"op": "dropIndex", "db": ctx.db, "name": name, "index": index_name})
+        spec = coll.indexes.pop(index_name).spec.to_document()
+        ctx.catalog.append(
+            {"op": "dropIndex", "db": ctx.db, "name": name, "index": index_name, "spec": spec}
+        )
     return {"nIndexesWas": n_before, "ok": 1.0}
 
 
@@ -224,7 +226,8 @@ async def rename_collection(ctx: Context) -> dict[str, Any]:
     coll = store.collection(src_db, src_name)
     if coll is None:
         raise CommandError(26, "source namespace does not exist")
-    if store.collection(dst_db, dst_name) is not None:
+    dropped_target = store.collection(dst_db, dst_name) is not None
+    if dropped_target:
         if not get_bool(ctx.cmd, "dropTarget"):
             raise CommandError(48, "target namespace exists")
         store.drop_collection(dst_db, dst_name)
@@ -235,7 +238,7 @@ async def rename_collection(ctx: Context) -> dict[str, Any]:
         del store.databases[src_db]
     coll.db, coll.name = dst_db, dst_name
     store.databases.setdefault(dst_db, {})[dst_name] = coll
-    ctx.catalog.append({"op": "rename", "from": source, "to": target})
+    ctx.catalog.append({"op": "rename", "from": source, "to": target, "dropTarget": dropped_target})
     return {"ok": 1.0}
 
 
