@@ -34,7 +34,7 @@ from .change_events import (
     encode_token,
     invalidate_event,
 )
-from .commands._base import COMMANDS, Context, Handler, get_int
+from .commands._base import Context, Handler, get_int
 from .errors import CommandError
 from .evaluation.aggregate import run_pipeline, validate_pipeline
 from .storage.store import Collection, id_key
@@ -528,29 +528,3 @@ def _is_replacement(ctx: Context) -> bool:
     return bool(specs) and all(
         isinstance(s, Mapping) and not any(str(k).startswith("$") for k in s) for s in specs
     )
-
-
-async def _coll_mod(ctx: Context) -> dict[str, Any]:
-    """collMod, for the one option change streams need: changeStreamPreAndPostImages."""
-    name = ctx.arg
-    coll = ctx.server.store.collection(ctx.db, name) if isinstance(name, str) else None
-    if coll is None:
-        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}")
-    for key in ctx.cmd:
-        if key in ("collMod", "$db", "lsid", "$clusterTime", "$readPreference", "comment"):
-            continue
-        if key != "changeStreamPreAndPostImages":
-            raise CommandError(
-                72, f"collMod option '{key}' is not supported by the embedded server"
-            )
-        value = ctx.cmd[key]
-        if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
-            raise CommandError(14, "changeStreamPreAndPostImages must be {enabled: <bool>}")
-        coll.options["changeStreamPreAndPostImages"] = {"enabled": value["enabled"]}
-    changed = {key: ctx.cmd[key] for key in ctx.cmd if key == "changeStreamPreAndPostImages"}
-    ctx.server.change_streams.record_modify(ctx.db, name, changed)
-    return {"ok": 1.0}
-
-
-# A fuller collMod registered by the catalog commands takes precedence over this one.
-COMMANDS.setdefault("collMod", _coll_mod)

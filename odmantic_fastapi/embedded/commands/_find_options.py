@@ -27,7 +27,7 @@ def hinted_index(coll: Collection | None, hint: Any) -> Index | None:
         found = next((i for i in coll.indexes.values() if list(i.spec.key) == wanted), None)
     else:
         raise CommandError(14, "hint must be a string or an object")
-    if found is None:
+    if found is None or found.spec.hidden:
         raise CommandError(
             2,
             "error processing query: planner returned error :: caused by :: "

@@ -1,5 +1,6 @@
 """Catalog commands: databases, collections and indexes."""
 
+import dataclasses
 from typing import Any
 
 import bson
@@ -12,7 +13,7 @@ from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
-from ._views import check_view_options, refuse_view
+from ._views import check_view_options, is_view, refuse_view
 from .crud import create_in_transaction, open_collection, transaction_write_set
 
 __all__: list[str] = []
@@ -274,3 +275,108 @@ async def coll_stats(ctx: Context) -> dict[str, Any]:
         "indexSizes": {n: 0 for n in coll.indexes},
         "ok": 1.0,
     }
+
+
+# -- collMod -------------------------------------------------------------
+
+_COLL_MOD_GENERIC = frozenset(
+    {"collMod", "lsid", "txnNumber", "writeConcern", "comment", "autocommit", "startTransaction"}
+)
+
+
+@command("collMod")
+async def coll_mod(ctx: Context) -> dict[str, Any]:
+    """collMod: pre- and post-images, an index's hidden flag or TTL, expiry, a view's definition."""
+    name = collection_name(ctx)
+    coll = ctx.server.store.collection(ctx.db, name)
+    if coll is None:
+        raise CommandError(26, f"ns does not exist: {ctx.db}.{name}")
+    options = dict(coll.options)
+    reply: dict[str, Any] = {}
+    changed_specs: list[IndexSpec] = []
+    for key, value in ctx.cmd.items():
+        if key in _COLL_MOD_GENERIC or key.startswith("$"):
+            continue
+        if key == "changeStreamPreAndPostImages":
+            if not isinstance(value, dict) or not isinstance(value.get("enabled"), bool):
+                raise CommandError(14, "changeStreamPreAndPostImages must be {enabled: <bool>}")
+            options[key] = {"enabled": value["enabled"]}
+        elif key == "index":
+            spec, changes = _modified_index(coll, value)
+            changed_specs.append(spec)
+            reply.update(changes)
+        elif key == "expireAfterSeconds" and (
+            "clusteredIndex" in options or "timeseries" in options
+        ):
+            if value == "off":
+                options.pop(key, None)
+            elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                options[key] = int(value)
+            else:
+                raise CommandError(2, "expireAfterSeconds must be a number of seconds or 'off'")
+        elif key in ("viewOn", "pipeline") and is_view(coll):
+            options[key] = value
+        else:
+            raise CommandError(
+                72, f"collMod option '{key}' is not supported by the embedded server"
+            )
+    if is_view(coll):
+        check_view_options(options)
+    coll.options = options
+    for spec in changed_specs:
+        coll.indexes[spec.name].spec = spec
+    changed = {k: v for k, v in ctx.cmd.items() if k not in _COLL_MOD_GENERIC and k[0] != "$"}
+    ctx.server.change_streams.record_modify(ctx.db, name, changed)
+    ctx.catalog.append(
+        {
+            "op": "collMod",
+            "db": ctx.db,
+            "name": name,
+            "options": options,
+            "indexes": [spec.to_document() for spec in changed_specs],
+        }
+    )
+    return {**reply, "ok": 1.0}
+
+
+def _modified_index(coll: Any, value: Any) -> tuple[IndexSpec, dict[str, Any]]:
+    """collMod's ``index``: the index named (by name or keyPattern) with its new hidden flag or TTL."""
+    if not isinstance(value, dict):
+        raise CommandError(14, "BSON field 'collMod.index' is the wrong type, expected 'object'")
+    if "name" in value:
+        index = coll.indexes.get(value["name"])
+    elif isinstance(value.get("keyPattern"), dict):
+        wanted = list(value["keyPattern"].items())
+        index = next((i for i in coll.indexes.values() if list(i.spec.key) == wanted), None)
+    else:
+        raise CommandError(72, "collMod's index must name the index: name or keyPattern")
+    if index is None:
+        raise CommandError(27, f"cannot find index {value.get('name', value.get('keyPattern'))}")
+    spec: IndexSpec = index.spec
+    changes: dict[str, Any] = {}
+    for option, new in value.items():
+        if option in ("name", "keyPattern"):
+            continue
+        if option == "hidden":
+            if not isinstance(new, bool):
+                raise CommandError(14, "collMod's index.hidden must be a boolean")
+            if spec.name == "_id_":
+                raise CommandError(72, "can't hide _id index")
+            changes |= {"hidden_old": spec.hidden, "hidden_new": new}
+            spec = dataclasses.replace(spec, hidden=new)
+        elif option == "expireAfterSeconds":
+            if isinstance(new, bool) or not isinstance(new, int | float) or new < 0:
+                raise CommandError(2, "expireAfterSeconds must be a non-negative number")
+            if len(spec.key) != 1 or spec.name == "_id_" or spec.is_text:
+                raise CommandError(72, "only a single-field index other than _id can expire")
+            if spec.expire_after_seconds is not None:
+                changes["expireAfterSeconds_old"] = spec.expire_after_seconds
+            changes["expireAfterSeconds_new"] = int(new)
+            spec = dataclasses.replace(spec, expire_after_seconds=int(new))
+        else:
+            raise CommandError(
+                72, f"collMod index option '{option}' is not supported by the embedded server"
+            )
+    if not changes:
+        raise CommandError(72, "no collMod index option given: hidden or expireAfterSeconds")
+    return spec, changes

@@ -17,6 +17,7 @@ from bson import Regex
 from sortedcontainers import SortedDict
 
 from ..errors import CommandError
+from ..evaluation.collation import Collation, in_collation, parse_collation
 from ..evaluation.compare import RANK_NULL, datetime_ms, is_number, sort_key
 from ..evaluation.matcher import compile_filter
 from ..evaluation.paths import get_path_values
@@ -70,6 +71,10 @@ class IndexSpec:
     expire_after_seconds: int | None = None
     weights: Mapping[str, int] | None = None
     default_language: str = "english"
+    # Keys compare by this collation: uniqueness follows it; the planner skips the index.
+    collation: Collation | None = None
+    # Kept up to date but never chosen by the planner or a hint (collMod can unhide it).
+    hidden: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -88,6 +93,10 @@ class IndexSpec:
         if self.is_text:
             options["weights"] = dict(self.weights or {p: 1 for p, d in self.key if d == "text"})
             options["default_language"] = self.default_language
+        if self.collation is not None:
+            options["collation"] = self.collation.to_document()
+        if self.hidden:
+            options["hidden"] = True
         return options
 
     def to_document(self, namespace: str | None = None) -> dict[str, Any]:
@@ -133,11 +142,12 @@ def parse_index_spec(doc: Mapping[str, Any]) -> IndexSpec:
     name = doc.get("name", default_index_name(dict(parsed)))
     if not isinstance(name, str) or not name:
         raise CommandError(67, "index name must be a non-empty string")
-    collation = doc.get("collation")
-    if collation is not None and (
-        not isinstance(collation, Mapping) or collation.get("locale") != "simple"
-    ):
-        raise CommandError(67, "index collations are not supported by the embedded server")
+    collation = parse_collation(doc.get("collation"))
+    hidden = doc.get("hidden", False)
+    if not isinstance(hidden, bool):
+        raise CommandError(14, "The field 'hidden' must be a boolean")
+    if hidden and name == "_id_":
+        raise CommandError(67, "can't hide _id index")
     expire = doc.get("expireAfterSeconds")
     if expire is not None:
         if not is_number(expire) or float(expire) < 0:
@@ -166,12 +176,16 @@ def parse_index_spec(doc: Mapping[str, Any]) -> IndexSpec:
         expire_after_seconds=expire,
         weights=dict(weights) if isinstance(weights, Mapping) else None,
         default_language=str(doc.get("default_language", "english")),
+        collation=collation,
+        hidden=hidden,
     )
 
 
 def check_conflict(existing: Sequence[IndexSpec], new: IndexSpec) -> bool:
     """True when ``new`` already exists as is; raises when it conflicts with an index."""
     for index in existing:
+        if index.collation != new.collation and index.name != new.name:
+            continue  # the same keys under another collation are another index
         same_key = index.key == new.key
         same_options = index.options() == new.options()
         if index.name == new.name:
@@ -226,6 +240,12 @@ class Index:
 
     def entries(self, doc: Mapping[str, Any]) -> list[Entry]:
         """The index keys ``doc`` produces (one per array element for multikey fields)."""
+        if self.spec.collation is not None:
+            with in_collation(self.spec.collation):
+                return self._entries(doc)
+        return self._entries(doc)
+
+    def _entries(self, doc: Mapping[str, Any]) -> list[Entry]:
         if self._partial is not None and not self._partial.matches(doc):
             return []
         field = self._top_field
@@ -311,7 +331,10 @@ class Index:
 
     def candidates(self, filter: Mapping[str, Any]) -> set[IdKey] | None:
         """Ids that may match ``filter`` using this index, or None if it cannot narrow it."""
-        if self._text or self._partial is not None:
+        if self._text or self._partial is not None or self.spec.hidden:
+            return None
+        if self.spec.collation is not None:
+            # Its keys compare strings by its collation, the filter's by code point.
             return None
         if len(self._fields) > 1:
             prefix = self._equality_prefix(filter)

@@ -75,6 +75,14 @@ def _apply_catalog(store: Store, change: Mapping[str, Any]) -> None:
         spec = parse_index_spec(change["spec"])
         if spec.name not in coll.indexes:
             coll.add_index(spec)
+    elif op == "collMod":
+        modified = store.collection(change["db"], change["name"])
+        if modified is not None:
+            modified.options = dict(change["options"])
+            for spec_doc in change.get("indexes", ()):
+                spec = parse_index_spec(spec_doc)
+                if spec.name in modified.indexes:
+                    modified.indexes[spec.name].spec = spec
     elif op == "dropIndex":
         coll_or_none = store.collection(change["db"], change["name"])
         if coll_or_none is not None:
