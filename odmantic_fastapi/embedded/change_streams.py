@@ -37,6 +37,7 @@ from .change_events import (
 from .commands._base import Context, Handler, get_int
 from .errors import CommandError
 from .evaluation.aggregate import run_pipeline, validate_pipeline
+from .evaluation.collation import parse_collation
 from .storage.store import Collection, id_key
 
 __all__ = ["DEFAULT_MAX_EVENTS", "ChangeStreams"]
@@ -305,6 +306,11 @@ class ChangeStreams:
         expanded = options.get("showExpandedEvents", False)
         if not isinstance(expanded, bool):
             raise CommandError(14, "showExpandedEvents must be a boolean")
+        if parse_collation(ctx.cmd.get("collation")) is not None:
+            # Never ignored: a change stream's stages compare by code point only.
+            raise CommandError(
+                2, "a change stream with a collation is not supported by the embedded server"
+            )
         full_document = options.get("fullDocument", "default")
         if full_document not in _FULL_DOCUMENT:
             raise CommandError(2, f"unrecognized value for fullDocument: {full_document!r}")

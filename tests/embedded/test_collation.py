@@ -127,3 +127,23 @@ def test_a_bad_collation_is_refused(words: Any, collation: dict[str, Any], code:
     with pytest.raises(OperationFailure) as caught:
         words.find_one({}, collation=collation)
     assert caught.value.code == code
+
+
+def test_a_change_stream_refuses_a_collation_rather_than_ignore_it(db: Database[Any]) -> None:
+    with pytest.raises(OperationFailure) as caught:
+        db.command(
+            {
+                "aggregate": "words",
+                "pipeline": [{"$changeStream": {}}],
+                "cursor": {},
+                "collation": CASE_INSENSITIVE,
+            }
+        )
+    assert caught.value.code == 2
+
+
+def test_a_collection_default_collation_is_refused_rather_than_ignored(
+    db: Database[Any],
+) -> None:
+    with pytest.raises(OperationFailure, match="collation"):
+        db.create_collection("words", collation=CASE_INSENSITIVE)
