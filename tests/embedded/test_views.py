@@ -92,3 +92,12 @@ def test_a_view_survives_a_restart(tmp_path: Path) -> None:
         client = MongoClient(server.url)
         assert client.app.above.count_documents({}) == 3
         client.close()
+
+
+@pytest.mark.parametrize("stage", [{"$out": "above"}, {"$merge": {"into": "above"}}])
+def test_an_output_stage_cannot_write_into_a_view(
+    db: Database[Any], view: Any, stage: dict[str, Any]
+) -> None:
+    with pytest.raises(OperationFailure) as caught:
+        db.source.aggregate([stage])
+    assert caught.value.code == 166

@@ -19,6 +19,7 @@ from ..evaluation.matcher import compile_filter
 from ..evaluation.update import apply_update
 from ..storage.store import Collection
 from ._base import Context
+from ._views import refuse_view
 from ._writing import Turns
 from .crud import check_document, insert_new, matching_documents, retrying, with_id
 
@@ -100,6 +101,7 @@ def _merge_options(arg: Any) -> tuple[list[str], Any, str, Mapping[str, Any] | N
 
 
 def _open_target(ctx: Context, db: str, name: str) -> Collection:
+    refuse_view(ctx.server.store.collection(db, name))
     coll, created = ctx.server.store.ensure_collection(db, name)
     if created:
         ctx.catalog.append({"op": "create", "db": db, "name": name, "options": {}})
