@@ -104,3 +104,10 @@ def test_coll_mod_changes_survive_a_restart(tmp_path: Path) -> None:
         assert client.app.items.index_information()["x_1"]["hidden"] is True
         assert client.app.items.options() == {"changeStreamPreAndPostImages": {"enabled": True}}
         client.close()
+
+
+@pytest.mark.parametrize("key", ["$**", "a.$**", "$a", "a.$b"])
+def test_wildcard_and_dollar_index_keys_are_refused(db: Database[Any], key: str) -> None:
+    with pytest.raises(OperationFailure) as caught:
+        db.items.create_index([(key, 1)])
+    assert caught.value.code == 67

@@ -129,6 +129,12 @@ def parse_index_spec(doc: Mapping[str, Any]) -> IndexSpec:
     for field, direction in key.items():
         if not isinstance(field, str) or not field:
             raise CommandError(67, "Index key field names cannot be empty")
+        if field == "$**" or field.endswith(".$**"):
+            raise CommandError(67, "wildcard indexes are not supported by the embedded server")
+        if any(part.startswith("$") for part in field.split(".")):
+            raise CommandError(
+                67, "Index key contains an illegal field name: field name starts with '$'."
+            )
         if isinstance(direction, str):
             if direction != "text":
                 raise CommandError(
