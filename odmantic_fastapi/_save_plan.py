@@ -17,6 +17,9 @@ any), whose abort marks the saved instances modified again. The plan
   at a time, so a save never overwrites a newer version of the document.
 """
 
+import contextlib
+import gc
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -144,6 +147,8 @@ class SaveBatch:
 
     model: type[Model]
     writes: list[SaveWrite] = field(default_factory=list)
+    operations: list[InsertOne[Any] | UpdateOne] = field(default_factory=list)
+    """The bulk write's operations, one per write (built with the plan, see ``plan_saves``)."""
 
     @property
     def one_by_one(self) -> bool:
@@ -236,12 +241,54 @@ def _write_for(instance: Model) -> SaveWrite | None:
     )
 
 
+# Below this many instances a plan allocates too little to trigger a collection.
+_PAUSE_FROM = 256
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
+@contextlib.contextmanager
+def _no_collection(size: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large plan is built.
+
+    Planning allocates several objects per instance (its document, the filter,
+    the update, the driver's operation), all alive until the write is sent and
+    freed soon after. Collections in the middle would only promote them, and
+    soon trigger a full collection, whose cost grows with the application's
+    whole heap rather than with the plan: about a third of the client's CPU
+    in saving 10,000 models. Nothing is awaited while paused, and the
+    collector is left as it was found (disabled stays disabled).
+    """
+    global _pauses, _resume
+    if size < _PAUSE_FROM:
+        yield
+        return
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
+
+
 def plan_saves(instances: Sequence[Model]) -> list[SaveBatch]:
     """The batches that save ``instances`` and what they reference, in dependency order.
 
     Raises:
         TypeError: one of ``instances`` is not a Model instance.
     """
+    with _no_collection(len(instances)):
+        return _plan(instances)
+
+
+def _plan(instances: Sequence[Model]) -> list[SaveBatch]:
     ordered: list[Model] = []
     seen: set[int] = set()
     for instance in instances:
@@ -265,6 +312,9 @@ def plan_saves(instances: Sequence[Model]) -> list[SaveBatch]:
         elif batch.model is not cls and cls.__revision_field__ is not None:
             batch.model = cls
         batch.writes.append(write)
+    for batch in batches.values():
+        if not batch.one_by_one:
+            batch.operations = [write.operation() for write in batch.writes]
     return list(batches.values())
 
 
@@ -304,9 +354,10 @@ def save_steps(
                     write.check(result)
                     write.succeeded(txn)
                 continue
-            operations = [write.operation() for write in batch.writes]
             try:
-                yield partial(collection.bulk_write, operations, ordered=ordered, session=driver)
+                yield partial(
+                    collection.bulk_write, batch.operations, ordered=ordered, session=driver
+                )
             except pymongo.errors.BulkWriteError as exc:
                 raise batch.bulk_failed(exc, ordered, txn) from exc
             for write in batch.writes:
