@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CommandError
 from ..storage.store import Collection, IdKey, LockWait, WriteSet
 from ..transactions import TxnOptions
+from ._validation import validate_write
 
 if TYPE_CHECKING:
     from ..server import Connection, MongoServer
@@ -107,6 +108,8 @@ class Context:
         """Write one document in this command's transaction, or commit it now."""
         store = self.server.store
         before = store.get(coll, key, self.write_set)
+        if doc is not None and "validator" in coll.options:
+            validate_write(coll, before, doc, bool(self.cmd.get("bypassDocumentValidation")))
         ts = store.write(coll, key, doc, self.write_set)
         if ts is not None:
             self.ops.append(journal_op(coll.namespace, id_value, doc))

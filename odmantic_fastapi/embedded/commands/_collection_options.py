@@ -5,6 +5,7 @@ from typing import Any
 
 from ..errors import CommandError
 from ._capped import check_capped_options
+from ._validation import check_validation_options
 
 __all__ = ["clustered_index_document", "collection_options"]
 
@@ -13,6 +14,7 @@ _GENERIC = frozenset(
     {"lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "comment"}
 )
 _GRANULARITIES = ("seconds", "minutes", "hours")
+_VALIDATION = ("validator", "validationLevel", "validationAction")
 
 
 def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
                     2, "'expireAfterSeconds' must be a non-negative whole number of seconds"
                 )
             options[key] = int(value)
-        elif key in ("capped", "size", "max") or key in ("viewOn", "pipeline"):
+        elif key in ("capped", "size", "max", "viewOn", "pipeline") or key in _VALIDATION:
             options[key] = value
         elif key == "changeStreamPreAndPostImages":
             if not isinstance(value, Mapping) or not isinstance(value.get("enabled"), bool):
@@ -52,6 +54,7 @@ def collection_options(cmd: Mapping[str, Any]) -> dict[str, Any]:
             "when the 'clusteredIndex' option is specified",
         )
     check_capped_options(options)
+    check_validation_options(options)
     if "pipeline" in options and "viewOn" not in options:
         raise CommandError(2, "'pipeline' requires 'viewOn' to also be specified")
     if "viewOn" in options:

@@ -13,6 +13,7 @@ from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
+from ._validation import check_validation_options
 from ._views import check_view_options, is_view, refuse_view
 from .crud import create_in_transaction, open_collection, transaction_write_set
 
@@ -316,6 +317,9 @@ async def coll_mod(ctx: Context) -> dict[str, Any]:
                 raise CommandError(2, "expireAfterSeconds must be a number of seconds or 'off'")
         elif key in ("viewOn", "pipeline") and is_view(coll):
             options[key] = value
+        elif key in ("validator", "validationLevel", "validationAction") and not is_view(coll):
+            options[key] = value
+            check_validation_options(options)
         else:
             raise CommandError(
                 72, f"collMod option '{key}' is not supported by the embedded server"
