@@ -171,8 +171,10 @@ def error_labels(
     retryable_write = ends or (txn.retryable_write and name in _WRITE_COMMANDS)
     if retryable_write and txn.txn_number is not None and code in RETRYABLE_CODES:
         labels.append("RetryableWriteError")
+    # A write concern the set can never meet (100, 79) is a known result: the commit
+    # happened and waiting again cannot help, so mongod leaves the label off.
     if name == "commitTransaction" and (
-        code in RETRYABLE_CODES or code == 50 or write_concern_error
+        code in RETRYABLE_CODES or code == 50 or (write_concern_error and code not in (79, 100))
     ):
         labels.append("UnknownTransactionCommitResult")
     return labels
