@@ -63,6 +63,7 @@ CODE_NAMES: dict[int, str] = {
     225: "TransactionTooOld",
     239: "SnapshotTooOld",
     244: "TransactionAborted",
+    246: "SnapshotUnavailable",
     251: "NoSuchTransaction",
     256: "TransactionCommitted",
     257: "TransactionTooLarge",

@@ -40,8 +40,11 @@ __all__ = [
 # MongoDB's RetriableError category: a retryable write failing with one of these
 # (or with a write concern error carrying one) is labelled RetryableWriteError.
 RETRYABLE_CODES = frozenset({6, 7, 89, 91, 134, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
-# Codes that make an operation inside a transaction TransientTransactionError.
-_TRANSIENT_CODES = frozenset({24, 112, 251, 267})
+# Codes that make an operation inside a transaction TransientTransactionError, commit
+# and abort included: LockTimeout, WriteConflict, NoSuchTransaction,
+# PreparedTransactionInProgress, the snapshot errors (SnapshotTooOld,
+# SnapshotUnavailable) and the routing ones (StaleShardVersion, StaleEpoch, StaleConfig).
+_TRANSIENT_CODES = frozenset({24, 112, 251, 267, 239, 246, 63, 150, 13388})
 # "Not primary" and shutdown codes are transient for statements, not for commit or abort.
 _NOT_PRIMARY_CODES = frozenset({91, 189, 10107, 11600, 11602, 13435, 13436})
 _WRITE_COMMANDS = frozenset(
@@ -304,10 +307,11 @@ class FailPoints:
     def add_write_concern_error(
         reply: dict[str, Any], wce: Mapping[str, Any], ctx: Context
     ) -> None:
-        """Attach a write concern error to a reply, labelled as mongod labels it."""
+        """Attach a write concern error to a reply, labelled as mongod labels it.
+
+        The error is the fail point's, as given (mongod adds no codeName to it).
+        """
         error = {k: v for k, v in wce.items() if k != "errorLabels"}
-        if "codeName" not in error and isinstance(error.get("code"), int):
-            error["codeName"] = CommandError(int(error["code"]), "").code_name
         reply["writeConcernError"] = error
         labels = wce.get("errorLabels")
         if not isinstance(labels, list):

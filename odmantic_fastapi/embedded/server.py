@@ -369,8 +369,11 @@ class MongoServer:
             if fault.block_seconds:
                 await asyncio.sleep(fault.block_seconds)
             if fault.error is not None:
-                if txn.in_transaction and session is not None and name not in _ENDS_TRANSACTION:
-                    self.sessions.abort(session, fault.error.code_name)
+                # mongod fails the command before it checks out the session: an open
+                # transaction stays open (the driver may retry the statement in it), and
+                # one this command would have started is not started.
+                if txn.starts_transaction and session is not None:
+                    self.sessions.undo_start(session)
                 return fault.error.to_reply()
         if txn.retryable_write and name in _WRITE_COMMANDS and session is not None:
             assert txn.txn_number is not None

@@ -236,6 +236,14 @@ class SessionRegistry:
         self.total_committed += 1
         return ts, applied
 
+    def undo_start(self, session: ServerSession) -> None:
+        """Take back a start that failed before its command ran: the number may start again."""
+        if session.write_set is not None:
+            self.store.abort(session.write_set)
+            session.write_set = None
+        session.state = TransactionState.NONE
+        self.total_started -= 1
+
     def abort(self, session: ServerSession, reason: str = "") -> None:
         """Discard the session's open transaction, if any."""
         if session.write_set is not None:

@@ -346,6 +346,63 @@ def test_a_get_more_failed_by_fail_command_is_not_resumable(client: Client, coll
     assert not info.value.has_error_label("ResumableChangeStreamError")
 
 
+def test_a_failed_statement_leaves_its_transaction_open_for_a_retry(
+    client: Client, coll_name: str
+) -> None:
+    # mongod fails the command before it reaches the transaction, so the
+    # transaction goes on: the statement can be sent again in it.
+    with client.start_session() as session:
+        session.start_transaction()
+        client.db[coll_name].insert_one({"_id": 1}, session=session)
+        fail(client, {"times": 1}, failCommands=["insert"], errorCode=112)
+        with pytest.raises(OperationFailure) as info:
+            client.db[coll_name].insert_one({"_id": 2}, session=session)
+        assert info.value.has_error_label("TransientTransactionError")
+        client.db[coll_name].insert_one({"_id": 2}, session=session)
+        session.commit_transaction()
+    assert sorted(d["_id"] for d in client.db[coll_name].find()) == [1, 2]
+
+
+def test_a_first_statement_that_fails_does_not_start_the_transaction(
+    client: Client, coll_name: str
+) -> None:
+    # pymongo sends a statement labelled SystemOverloadedError again, with
+    # startTransaction again: the failed attempt must not have started it.
+    with client.start_session() as session:
+        session.start_transaction()
+        fail(
+            client,
+            {"times": 1},
+            failCommands=["insert"],
+            errorCode=112,
+            errorLabels=["RetryableError", "SystemOverloadedError"],
+        )
+        client.db[coll_name].insert_one({"_id": 1}, session=session)
+        session.commit_transaction()
+    assert fired(client) == 1
+    assert [d["_id"] for d in client.db[coll_name].find()] == [1]
+
+
+def test_snapshot_errors_in_a_transaction_are_transient(client: Client, coll_name: str) -> None:
+    fail(client, {"times": 1}, failCommands=["commitTransaction"], errorCode=246)
+    with client.start_session() as session:
+        session.start_transaction()
+        client.db[coll_name].insert_one({"_id": 1}, session=session)
+        with pytest.raises(OperationFailure) as info:
+            session.commit_transaction()
+    assert info.value.details["codeName"] == "SnapshotUnavailable"
+    assert info.value.has_error_label("TransientTransactionError")
+
+
+def test_an_injected_write_concern_error_is_passed_on_as_given(
+    client: Client, coll_name: str
+) -> None:
+    fail(client, {"times": 1}, failCommands=["insert"], writeConcernError={"code": 64})
+    with pytest.raises(WriteConcernError) as info:
+        client.db[coll_name].insert_one({"_id": 1})
+    assert info.value.details == {"code": 64}
+
+
 def test_no_such_transaction_on_commit_is_transient(client: Client, coll_name: str) -> None:
     fail(client, {"times": 1}, failCommands=["commitTransaction"], errorCode=251)
     with client.start_session() as session:
