@@ -57,7 +57,22 @@ async def read_matching(
             lambda: [doc for doc in view_documents(ctx, coll) if matcher.matches(doc)]
         )
     scan = ctx.server.store.scan(coll, filter, matcher, ctx.read_view)
+    if _point_lookup(coll, filter, matcher):
+        # One candidate to test: the hand-off to a worker thread would cost far more.
+        return [doc for doc in scan if doc is not None]
     return await asyncio.to_thread(lambda: [doc for doc in scan if doc is not None])
+
+
+def _point_lookup(coll: Collection, filter: Mapping[str, Any], matcher: Matcher) -> bool:
+    """Whether the scan reads one document by its ``_id`` (as ``Store._candidates`` decides)."""
+    if len(filter) != 1 or "_id" not in filter:
+        return False
+    value = filter["_id"]
+    return (
+        not isinstance(value, Mapping | list)
+        and (matcher.collation is None or not isinstance(value, str))
+        and "timeseries" not in coll.options
+    )
 
 
 _gc_lock = threading.Lock()
