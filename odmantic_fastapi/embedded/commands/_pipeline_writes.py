@@ -19,9 +19,10 @@ from ..evaluation.matcher import compile_filter
 from ..evaluation.update import apply_update
 from ..storage.store import Collection
 from ._base import Context
+from ._documents import check_document, matching_documents, with_id
 from ._views import refuse_view
 from ._writing import Turns
-from .crud import check_document, insert_new, matching_documents, retrying, with_id
+from .crud import insert_new, retrying
 
 __all__ = ["OUTPUT_STAGES", "check_output_stage", "write_output"]
 

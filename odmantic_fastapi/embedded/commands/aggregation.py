@@ -15,10 +15,10 @@ from ..evaluation.collation import Collation, collated, parse_collation
 from ..evaluation.expressions import evaluate
 from ..evaluation.matcher import compile_filter
 from ._base import Context, command, get_document, get_int
+from ._documents import let_variables, open_collection, text_fields
 from ._pipeline_writes import check_output_stage, write_output
 from ._reading import read_matching, read_snapshot
 from ._views import SnapshotContext
-from .crud import let_variables, open_collection, text_fields
 from .search_indexes import LIST_SEARCH_INDEXES_ERROR
 
 __all__: list[str] = []

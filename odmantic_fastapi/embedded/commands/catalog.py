@@ -13,9 +13,9 @@ from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
+from ._documents import create_in_transaction, open_collection, transaction_write_set
 from ._validation import check_validation_options
 from ._views import check_view_options, is_view, refuse_view
-from .crud import create_in_transaction, open_collection, transaction_write_set
 
 __all__: list[str] = []
 

@@ -15,10 +15,10 @@ from ..evaluation.projection import compile_projection
 from ..evaluation.sorting import compile_sort
 from ._base import Context, collection_name, command, get_bool, get_document, get_int
 from ._capped import is_capped, last_key, tail
+from ._documents import filter_arg, let_variables, open_collection, text_fields
 from ._find_options import hinted_index, key_index, record_ids, return_key, within_bounds
 from ._reading import read_matching, read_snapshot, sort_off_loop
 from ._views import is_view
-from .crud import filter_arg, let_variables, open_collection, text_fields
 
 __all__: list[str] = []
 
