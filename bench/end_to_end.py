@@ -46,6 +46,7 @@ from ._models import (
     BookAccount,
     OdmanticAccount,
     OdmanticBook,
+    PlainBook,
     StoredPlainBook,
     book_documents,
 )
@@ -69,6 +70,10 @@ GIVEN_IDS_PAIRED = "save_all with given ids, paired"
 FIND_PAIRED = "find all, paired"
 # Raw pymongo also sends save_all's writes by hand, to tell the server's share from the ODM's.
 UPSERTS = "insert as bulk upserts"
+# Plain pydantic models dumped into those upserts by hand: what any model layer pays on
+# top of the server's upserts (a dump and a driver operation per model), the floor
+# under save_all with given ids.
+PYDANTIC_UPSERTS = "plain pydantic models as bulk upserts"
 NEW_MODELS = "save_all of new models with automatic ids"
 # Raw pymongo's find with every document validated by a plain pydantic model: what
 # the driver and pydantic alone cost, the floor under any ODM's find into models.
@@ -161,6 +166,19 @@ class Raw(_Contender):
         ]
         gc.collect()
         start = time.perf_counter()
+        await self.db.book.bulk_write(operations)
+        return time.perf_counter() - start
+
+    async def pydantic_models_as_upserts(self) -> float:
+        """Seconds for plain pydantic models dumped and sent as save_all's upserts, by hand."""
+        await self.db.book.drop()
+        models = [PlainBook(**_fields(d), id=d["_id"]) for d in self.docs]
+        gc.collect()
+        start = time.perf_counter()
+        operations = [
+            UpdateOne({"_id": m.id}, {"$set": m.model_dump(exclude={"id"})}, upsert=True)
+            for m in models
+        ]
         await self.db.book.bulk_write(operations)
         return time.perf_counter() - start
 
@@ -444,6 +462,7 @@ async def _round(
     ours = next(c for c in order if type(c) is Ours)
     side: dict[str, list[float]] = {
         UPSERTS: [],
+        PYDANTIC_UPSERTS: [],
         NEW_MODELS: [],
         FIND_FLOOR: [],
         GIVEN_IDS_PAIRED: [],
@@ -455,12 +474,15 @@ async def _round(
         insert = await baseline.time_insert_many()
         side[UPSERTS].append(await baseline.insert_as_upserts() / insert)
         insert = await baseline.time_insert_many()
+        side[PYDANTIC_UPSERTS].append(await baseline.pydantic_models_as_upserts() / insert)
+        insert = await baseline.time_insert_many()
         side[NEW_MODELS].append(await ours.insert_new_models(docs) / insert)
         find = await baseline.time_find_all()
         side[FIND_FLOOR].append(await baseline.find_all_into_pydantic() / find)
         find = await baseline.time_find_all()
         side[FIND_PAIRED].append(await ours.time_find_all() / find)
     seconds[baseline.name][UPSERTS] = statistics.median(side[UPSERTS])
+    seconds[baseline.name][PYDANTIC_UPSERTS] = statistics.median(side[PYDANTIC_UPSERTS])
     seconds[baseline.name][FIND_FLOOR] = statistics.median(side[FIND_FLOOR])
     seconds[ours.name][NEW_MODELS] = statistics.median(side[NEW_MODELS])
     seconds[ours.name][GIVEN_IDS_PAIRED] = statistics.median(side[GIVEN_IDS_PAIRED])
@@ -479,6 +501,7 @@ async def _measure(
         c.name: {op: [] for op in OPERATIONS} for c in contenders
     }
     times[BASELINE][UPSERTS] = []
+    times[BASELINE][PYDANTIC_UPSERTS] = []
     times[BASELINE][FIND_FLOOR] = []
     times[Ours.name][NEW_MODELS] = []
     times[Ours.name][GIVEN_IDS_PAIRED] = []
@@ -515,6 +538,7 @@ def run(quick: bool) -> dict[str, Any]:
     # Each round stored these as ratios already (see _round).
     find_floor_ratio = statistics.median(times[BASELINE].pop(FIND_FLOOR))
     upserts_ratio = statistics.median(times[BASELINE].pop(UPSERTS))
+    pydantic_upserts_ratio = statistics.median(times[BASELINE].pop(PYDANTIC_UPSERTS))
     new_models_ratio = statistics.median(times[Ours.name].pop(NEW_MODELS))
     given_ids_paired = statistics.median(times[Ours.name].pop(GIVEN_IDS_PAIRED))
     find_paired = statistics.median(times[Ours.name].pop(FIND_PAIRED))
@@ -541,6 +565,8 @@ def run(quick: bool) -> dict[str, Any]:
         "contenders": contenders,
         # The same documents sent as save_all sends them, over insert_many's time.
         "raw_bulk_upserts_over_insert_many": upserts_ratio,
+        # Plain pydantic models dumped into the same upserts by hand, over insert_many's time.
+        "pydantic_upserts_over_insert_many": pydantic_upserts_ratio,
         # Raw find plus plain pydantic validation of every document, over raw find's time.
         "raw_find_into_pydantic_over_raw_find": find_floor_ratio,
         # The insert and find all columns' figures for odmantic_fastapi on pymongo async,
@@ -568,6 +594,8 @@ def main() -> None:
         print(f"{name:34s}{cells}")
     upserts = results["raw_bulk_upserts_over_insert_many"]
     print(f"raw bulk_write of upserts (what save_all sends) / insert_many: {upserts:.2f}x")
+    pydantic_upserts = results["pydantic_upserts_over_insert_many"]
+    print(f"plain pydantic models dumped into those upserts / insert_many: {pydantic_upserts:.2f}x")
     floor = results["raw_find_into_pydantic_over_raw_find"]
     print(f"raw find into plain pydantic / raw find: {floor:.2f}x")
     new_models = results["save_all_new_models_over_insert_many"]
