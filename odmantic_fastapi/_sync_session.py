@@ -6,7 +6,6 @@ mirror :class:`~odmantic_fastapi.session.AIOSession` and
 """
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from pymongo.client_session import ClientSession
@@ -16,7 +15,7 @@ from ._driver import (
     TransactionOptions,
     TransactionSettings,
 )
-from ._transaction_core import TransactionState, _TransactionCore
+from ._transaction_core import ExcType, ExcValue, Traceback, TransactionState, _TransactionCore
 from .query import QueryDictBool
 from .typing import ModelType
 
@@ -59,12 +58,7 @@ class SyncSession:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: ExcType, exc: ExcValue, traceback: Traceback) -> None:
         if self.session is not None:
             self.end()
 
@@ -232,16 +226,9 @@ class SyncTransaction(_TransactionCore, SyncSession):
         if not self._session_provided and self._owner.is_started:
             self._owner.end()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    # Entering is the session's: start() (this class's) and return self.
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: ExcType, exc: ExcValue, traceback: Traceback) -> None:
         try:
             if self.state is TransactionState.ACTIVE:
                 if exc_type is None:

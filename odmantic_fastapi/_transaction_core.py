@@ -8,7 +8,8 @@ was given (see :func:`transaction_of`).
 import enum
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, Unpack, cast
+from types import TracebackType
+from typing import TYPE_CHECKING, NoReturn, TypeAlias, Unpack, cast
 
 from ._driver import TransactionOptions, TransactionSettings
 
@@ -17,7 +18,12 @@ if TYPE_CHECKING:
     from .engine import AIOEngine, SyncEngine
     from .session import AIOTransaction
 
-__all__ = ["TransactionState", "transaction_of"]
+__all__ = ["ExcType", "ExcValue", "Traceback", "TransactionState", "transaction_of"]
+
+#: The arguments of ``__exit__`` and ``__aexit__``, as the ``with`` statement passes them.
+ExcType: TypeAlias = type[BaseException] | None
+ExcValue: TypeAlias = BaseException | None
+Traceback: TypeAlias = TracebackType | None
 
 
 class TransactionState(enum.Enum):

@@ -18,7 +18,6 @@ State of a transaction::
 """
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, Unpack
 
 from pymongo.client_session import ClientSession
@@ -32,7 +31,14 @@ from ._driver import (
     start_driver_transaction,
 )
 from ._sync_session import SyncSession, SyncTransaction
-from ._transaction_core import TransactionState, _TransactionCore, transaction_of
+from ._transaction_core import (
+    ExcType,
+    ExcValue,
+    Traceback,
+    TransactionState,
+    _TransactionCore,
+    transaction_of,
+)
 from .query import QueryDictBool
 from .typing import ModelType
 
@@ -96,12 +102,7 @@ class AIOSession:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: ExcType, exc: ExcValue, traceback: Traceback) -> None:
         if self.session is not None:
             await self.end()
 
@@ -290,16 +291,9 @@ class AIOTransaction(_TransactionCore, AIOSession):
         if not self._session_provided and self._owner.is_started:
             await self._owner.end()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
+    # Entering is the session's: start() (this class's) and return self.
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: ExcType, exc: ExcValue, traceback: Traceback) -> None:
         try:
             if self.state is TransactionState.ACTIVE:
                 if exc_type is None:
