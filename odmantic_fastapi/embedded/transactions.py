@@ -238,21 +238,22 @@ class SessionRegistry:
 
     def undo_start(self, session: ServerSession) -> None:
         """Take back a start that failed before its command ran: the number may start again."""
-        if session.write_set is not None:
-            self.store.abort(session.write_set)
-            session.write_set = None
+        self._discard_writes(session)
         session.state = TransactionState.NONE
         self.total_started -= 1
 
     def abort(self, session: ServerSession, reason: str = "") -> None:
         """Discard the session's open transaction, if any."""
-        if session.write_set is not None:
-            self.store.abort(session.write_set)
-            session.write_set = None
+        self._discard_writes(session)
         if session.state is TransactionState.IN_PROGRESS:
             session.state = TransactionState.ABORTED
             session.abort_reason = reason
             self.total_aborted += 1
+
+    def _discard_writes(self, session: ServerSession) -> None:
+        if session.write_set is not None:
+            self.store.abort(session.write_set)
+            session.write_set = None
 
     def end(self, lsids: list[Any]) -> None:
         """``endSessions``: abort what they hold and forget them."""
