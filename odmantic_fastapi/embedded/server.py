@@ -22,6 +22,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from . import collector
 from . import commands as _commands  # noqa: F401 - registers the command handlers
 from .auth import ScramConversation, UserStore
 from .change_streams import ChangeStreams
@@ -169,6 +170,7 @@ class MongoServer:
 
     async def start(self) -> str:
         """Recover durable state, start listening, and return the URL."""
+        collector.install()
         if self.config.data_dir is not None:
             journal, recovered = await asyncio.to_thread(
                 Journal.open, self.config.data_dir, repair=self.config.repair_journal
@@ -176,6 +178,8 @@ class MongoServer:
             self.journal = journal
             journal.on_failure = self._roll_back_to_durable
             replay(self, recovered)
+            # What the journal loaded lives as long as the data: no pass needs to walk it.
+            collector.freeze_survivors()
             if recovered.torn_bytes:
                 log.warning(
                     "discarded a torn final journal record (%d bytes)", recovered.torn_bytes
@@ -555,6 +559,7 @@ class MongoServer:
                 self.snapshot_reads.reap(set(self.sessions.sessions))
                 self.cursors.reap()
                 self.change_streams.reap()
+                self.store.collect_pending()
                 now = time.monotonic()
                 if now - self._last_ttl_run >= self.ttl_monitor_sleep_seconds:
                     self._last_ttl_run = now

@@ -317,10 +317,9 @@ class Index:
         return set(self.entries_map.get(entry, ()))
 
     def _collect(self, low: Entry, high: Entry, inclusive: tuple[bool, bool]) -> set[IdKey]:
-        ids: set[IdKey] = set()
-        for entry in self.entries_map.irange(low, high, inclusive=inclusive):
-            ids.update(self.entries_map[entry])
-        return ids
+        # One C-level pass: a range of 100,000 entries is collected on the event loop.
+        entries = self.entries_map.irange(low, high, inclusive=inclusive)
+        return set(itertools.chain.from_iterable(map(self.entries_map.__getitem__, entries)))
 
     def _equal(self, value: Any) -> set[IdKey] | None:
         if value is None and self.spec.sparse:
