@@ -20,6 +20,7 @@ from ..evaluation.update import (
     is_replacement,
     modifies,
     plain_set,
+    set_top_level,
     validate_replacement,
 )
 from ..storage.store import Collection, IdKey, LockWait, id_key
@@ -222,17 +223,16 @@ def _upsert_document(
         doc = apply_update(
             seed, update, array_filters=array_filters, is_insert=True, variables=variables
         )
-    _check_id_kept(seed, doc)
+    if "_id" in seed:
+        # An upsert keeps the _id its filter gives, as an update keeps a stored one.
+        _check_id_kept(seed["_id"], doc.get("_id", _MISSING))
     return with_id(doc)
 
 
-def _check_id_kept(seed: Mapping[str, Any], doc: Mapping[str, Any]) -> None:
-    """An upsert keeps the _id its filter gives, as an update keeps a stored one."""
-    if "_id" not in seed:
-        return
-    kept = doc.get("_id", _MISSING)
-    # The same object is the common case (the seed's _id carried over), and needs no key.
-    if kept is not seed["_id"] and (kept is _MISSING or sort_key(kept) != sort_key(seed["_id"])):
+def _check_id_kept(before: Any, after: Any) -> None:
+    """An update keeps the _id (``_MISSING`` when the update removed it), by value."""
+    # The same object is the common case (the _id carried over), and needs no key.
+    if after is not before and (after is _MISSING or sort_key(after) != sort_key(before)):
         raise CommandError(
             66, "Performing an update on the path '_id' would modify the immutable field '_id'"
         )
@@ -245,6 +245,9 @@ async def _update_one_statement(
     spec: Mapping[str, Any],
 ) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
     """Run one update statement; returns n, nModified, upserted id, old and new documents."""
+    save = _save_by_id(spec)
+    if save is not None and "timeseries" not in coll.options:
+        return await _set_by_id(ctx, turns, coll, *save)
     filter = filter_arg(spec.get("q"), "q")
     update = spec.get("u")
     if not isinstance(update, dict | list):
@@ -255,15 +258,6 @@ async def _update_one_statement(
     if multi and is_replacement(update):
         raise CommandError(9, "multi update is not supported for replacement-style update")
     collation = parse_collation(spec.get("collation"))
-    if (
-        array_filters is None
-        and collation is None
-        and "timeseries" not in coll.options
-        and isinstance(update, dict)
-        and _by_id(filter)
-        and plain_set(update)
-    ):
-        return await _set_by_id(ctx, turns, coll, filter["_id"], update, upsert)
     variables = let_variables(ctx)
     matcher = compile_filter(
         filter, text_fields=text_fields(coll), variables=variables, collation=collation
@@ -303,6 +297,24 @@ async def _update_one_statement(
     return 1, 0, doc["_id"], None, doc
 
 
+def _save_by_id(spec: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any], bool] | None:
+    """The _id, fields and upsert flag of a statement shaped as ODM saves are (see
+    ``_set_by_id``), else None: ``{q: {_id: v}, u: {$set: {...}}}`` with top-level
+    names, an upsert and multi flag if any, and no array filters or collation."""
+    filter = spec.get("q")
+    if type(filter) is not dict or not _by_id(filter):
+        return None
+    upsert = spec.get("upsert", False)
+    if type(upsert) is not bool or type(spec.get("multi", False)) is not bool:
+        return None
+    if "arrayFilters" in spec or "collation" in spec:
+        return None
+    fields = plain_set(spec.get("u"))
+    if fields is None:
+        return None
+    return filter["_id"], fields, upsert
+
+
 def _by_id(filter: Mapping[str, Any]) -> bool:
     """Whether the filter is ``{"_id": value}`` with a plain value (no operators, arrays, regexes)."""
     return (
@@ -317,42 +329,39 @@ async def _set_by_id(
     turns: Turns,
     coll: Collection,
     id_value: Any,
-    update: Mapping[str, Any],
+    fields: Mapping[str, Any],
     upsert: bool,
 ) -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
-    """``update_one({"_id": v}, {"$set": {...}})``, what every ODM save sends, without a scan.
+    """``update_one({"_id": v}, {"$set": fields})``, what every ODM save sends, without a scan.
 
-    The same checks and results as the general path of ``_update_one_statement``.
+    The same checks and results as the general path of ``_update_one_statement``:
+    ``fields`` are top-level names (see ``plain_set``), so the document is built
+    directly, and an upsert is looked up and inserted in one attempt (waiting
+    for a transaction that holds the _id looks it up again, as mongod retries an
+    upsert by _id that lost a race).
     """
     key = id_key(id_value)
+    store = ctx.server.store
 
-    def attempt() -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None] | None:
-        old = ctx.server.store.get(coll, key, ctx.write_set)
+    def attempt() -> tuple[int, int, Any, dict[str, Any] | None, dict[str, Any] | None]:
+        old = store.get(coll, key, ctx.write_set)
         if old is None:
-            return None
-        new = apply_update(old, update)
-        if sort_key(new.get("_id")) != sort_key(old["_id"]):
-            raise CommandError(
-                66,
-                "Performing an update on the path '_id' would modify the immutable field '_id'",
-            )
-        if not modifies(old, new):
+            if not upsert:
+                return 0, 0, None, None, None
+            doc, _ = set_top_level({"_id": id_value}, fields)
+            _check_id_kept(id_value, doc["_id"])
+            check_document(doc)
+            ctx.write(coll, key, doc, doc["_id"])
+            return 1, 0, doc["_id"], None, doc
+        new, changed = set_top_level(old, fields)
+        _check_id_kept(old["_id"], new["_id"])
+        if not changed:
             return 1, 0, None, old, new
         check_document(new)
         ctx.write(coll, key, new, new["_id"])
         return 1, 1, None, old, new
 
-    result = await retrying(turns, attempt)
-    if result is not None:
-        return result
-    if not upsert:
-        return 0, 0, None, None, None
-    seed = {"_id": id_value}
-    doc = apply_update(seed, update, is_insert=True)
-    _check_id_kept(seed, doc)
-    check_document(doc)
-    await insert_new(ctx, turns, coll, doc, key)
-    return 1, 0, doc["_id"], None, doc
+    return await retrying(turns, attempt)
 
 
 @command("update")

@@ -31,7 +31,14 @@ from .update_paths import (
     value_type_name,
 )
 
-__all__ = ["apply_update", "is_replacement", "modifies", "plain_set", "validate_replacement"]
+__all__ = [
+    "apply_update",
+    "is_replacement",
+    "modifies",
+    "plain_set",
+    "set_top_level",
+    "validate_replacement",
+]
 
 _OPERATORS = frozenset(
     {
@@ -346,6 +353,25 @@ def plain_set(update: Any) -> Mapping[str, Any] | None:
     return fields
 
 
+def set_top_level(doc: Mapping[str, Any], fields: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``doc`` after ``{"$set": fields}`` (``fields`` as ``plain_set`` returns them), and
+    whether that changed it (as ``modifies`` tells).
+
+    What ODM saves send. Existing fields keep their place and new ones follow in
+    name order, as the general path of ``apply_update`` orders them; the change is
+    found field by field, so an unchanged save compares only the fields it sets.
+    """
+    new = dict(doc)
+    changed = False
+    for key in sorted(fields):
+        value = fields[key]
+        if not changed:
+            current = new.get(key, _MISSING)
+            changed = current is _MISSING or not _strict_equal(current, value)
+        new[key] = value
+    return new, changed
+
+
 def apply_update(
     doc: Mapping[str, Any],
     update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -364,12 +390,7 @@ def apply_update(
         return _apply_pipeline(doc, update, variables)
     simple = plain_set(update) if array_filters is None else None
     if simple is not None:
-        # What ODM saves send: $set of top-level fields. Existing fields keep their
-        # place and new ones follow in name order, as the general path below does.
-        new = dict(doc)
-        for key in sorted(simple):
-            new[key] = simple[key]
-        return new
+        return set_top_level(doc, simple)[0]
     if not isinstance(update, Mapping):
         raise CommandError(14, "update must be an object or an array")
     filters = compile_array_filters(array_filters)
