@@ -10,7 +10,9 @@ machine is shared), except that a blow-up must stay far below what it cost
 before (4.0 GB for the $range).
 """
 
-import threading
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,39 +55,38 @@ def _seed(coll: Collection[Any], n: int) -> None:
 
 
 def _pinged(url: str, work: Callable[[], Any]) -> dict[str, Any]:
-    """Run ``work`` while another client pings; its outcome, time and the pings' figures."""
-    client = _client(url)
-    client.admin.command("ping")
-    done = threading.Event()
-    pings: list[float] = []
+    """Run ``work`` while another client pings; its outcome, time and the pings' figures.
 
-    def ping() -> None:
-        while not done.is_set():
-            start = time.perf_counter()
-            client.admin.command("ping")
-            pings.append(time.perf_counter() - start)
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=ping)
-    thread.start()
+    The pinging client runs in a process of its own (``_pinger``), as another
+    application would: a thread of this process would also wait for this
+    process's own GIL, held while the driver encodes a large batch or decodes
+    a large reply.
+    """
+    pinger = subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability._pinger", url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert pinger.stdin is not None and pinger.stdout is not None
+    assert pinger.stdout.readline().strip() == "ready"
     time.sleep(0.05)
-    served_before = len(pings)
-    start = time.perf_counter()
+    start = time.monotonic()
     outcome: Any
     try:
         outcome = work()
     except OperationFailure as exc:
         outcome = exc.code
     finally:
-        elapsed = time.perf_counter() - start
-        done.set()
-        thread.join()
-        client.close()
+        end = time.monotonic()
+        output, _ = pinger.communicate("stop\n", timeout=60)
+    timed: list[list[float]] = json.loads(output)
+    during = [seconds for sent, seconds in timed if start <= sent + seconds and sent <= end]
     return {
         "outcome": outcome,
-        "seconds": round(elapsed, 2),
-        "slowest ping s": round(max(pings[served_before:], default=0.0), 3),
-        "pings served": len(pings) - served_before,
+        "seconds": round(end - start, 2),
+        "slowest ping s": round(max(during, default=0.0), 3),
+        "pings served": len(during),
     }
 
 
