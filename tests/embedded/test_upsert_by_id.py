@@ -1,18 +1,23 @@
 """Upserts by _id with a $set of top-level fields, over the wire: what every ODM save sends.
 
 The server builds these documents directly; each test pins what the general
-update path gives, in bulk writes both small and large.
+update path gives, in bulk writes both small and large (a large one runs with
+the cyclic garbage collector paused).
 """
 
+import gc
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import UpdateOne
+from pymongo import MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from odmantic_fastapi.embedded import EmbeddedServer
 
 Doc = dict[str, Any]
 # Enough statements for the write command to pause the garbage collector.
@@ -251,3 +256,66 @@ def test_upserts_publish_insert_and_update_events(db: Database[Doc]) -> None:
     assert [e["operationType"] for e in events] == ["update", "insert"]
     assert events[0]["updateDescription"]["updatedFields"] == {"n": 1}
     assert events[1]["fullDocument"] == {"_id": 1, "n": 1}
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Iterator[EmbeddedServer]:
+    """A server in this process, whose garbage collector the tests can see."""
+    with EmbeddedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def local(local_server: EmbeddedServer) -> Iterator[Collection[Doc]]:
+    client: MongoClient[Doc] = MongoClient(local_server.url)
+    try:
+        yield client.db.books
+        client.drop_database("db")
+    finally:
+        client.close()
+
+
+def test_the_garbage_collector_runs_again_after_a_large_write(local: Collection[Doc]) -> None:
+    assert gc.isenabled()
+    local.bulk_write([upsert(i, {"n": i}) for i in range(MANY)])
+    local.insert_many([{"n": i} for i in range(MANY)])
+    with pytest.raises(BulkWriteError):
+        local.bulk_write([upsert(i, {"$bad": i}) for i in range(MANY)])
+    assert gc.isenabled()
+
+
+def test_a_large_write_leaves_a_disabled_garbage_collector_disabled(
+    local: Collection[Doc],
+) -> None:
+    gc.disable()
+    try:
+        local.bulk_write([upsert(i, {"n": i}) for i in range(MANY)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_large_write_waiting_for_a_transaction_lets_the_garbage_collector_run(
+    local: Collection[Doc],
+) -> None:
+    client: MongoClient[Doc] = local.database.client
+    with client.start_session() as session:
+        session.start_transaction()
+        local.insert_one({"_id": MANY - 1, "by": "transaction"}, session=session)
+        thread = threading.Thread(
+            target=local.bulk_write, args=([upsert(i, {"n": i}) for i in range(MANY)],)
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while local.count_documents({}) < MANY - 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive()  # the last statement waits for the transaction's lock
+        assert gc.isenabled()
+        session.commit_transaction()
+        thread.join(10)
+    assert gc.isenabled()
+    assert local.find_one({"_id": MANY - 1}) == {
+        "_id": MANY - 1,
+        "by": "transaction",
+        "n": MANY - 1,
+    }
