@@ -368,6 +368,11 @@ class Store:
             if len(chains) <= _READ_AT_ONCE:
                 return iter(list(_resolve(chains.items(), ts, pending))), covered
             return _resolve(chains.items(), ts, pending, _Pin(self._pins, ts)), covered
+        if len(candidates) == 1:  # a point lookup, by far the most frequent scan
+            (key,) = candidates
+            chain = versions.get(key)
+            doc = pending[key] if key in pending else _visible(chain, ts) if chain else None
+            return iter((doc,)), candidates
         if len(candidates) <= _READ_AT_ONCE:
             pairs = [(key, versions.get(key)) for key in candidates]
             pairs.sort(key=_first)
