@@ -19,14 +19,21 @@ keep is bounded by what was in flight at those moments.
 The policy is process-wide (the collector is): it is installed once, by the
 first server started in a process, and it changes nothing while full passes
 stay fast, as they do for the small heaps of tests and demos.
+
+Work that allocates many objects which all live until it ends (a large sort's
+keys, a large write command's statements and documents) pauses the collector
+meanwhile with :func:`paused`: young collections in the middle could free
+none of them, and would only walk them on their way to the old generation.
 """
 
+import contextlib
 import gc
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SLOW_PASS_SECONDS", "freeze_survivors", "install"]
+__all__ = ["SLOW_PASS_SECONDS", "freeze_survivors", "hold", "install", "paused", "release"]
 
 SLOW_PASS_SECONDS = 0.02
 """A full pass at least this long freezes what survived it."""
@@ -34,6 +41,8 @@ SLOW_PASS_SECONDS = 0.02
 _lock = threading.Lock()
 _installed = False
 _started = 0.0
+_holders = 0
+_resume = False
 
 
 def install() -> None:
@@ -60,3 +69,32 @@ def _on_collection(phase: str, info: dict[str, Any]) -> None:
         _started = time.perf_counter()
     elif time.perf_counter() - _started >= SLOW_PASS_SECONDS:
         gc.freeze()
+
+
+def hold() -> None:
+    """Pause the collector until every holder has released it (threads and tasks share one pause)."""
+    global _holders, _resume
+    with _lock:
+        if _holders == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _holders += 1
+
+
+def release() -> None:
+    """End one :func:`hold`; the last one leaves the collector as the first found it."""
+    global _holders
+    with _lock:
+        _holders -= 1
+        if _holders == 0 and _resume:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The collector paused for the block (see :func:`hold`)."""
+    hold()
+    try:
+        yield
+    finally:
+        release()

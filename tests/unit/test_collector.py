@@ -42,3 +42,23 @@ def test_installing_twice_adds_one_callback() -> None:
     collector.install()
     collector.install()
     assert gc.callbacks.count(collector._on_collection) == 1
+
+
+def test_a_pause_lasts_until_its_last_holder_releases_it() -> None:
+    assert gc.isenabled()
+    collector.hold()
+    with collector.paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    collector.release()
+    assert gc.isenabled()
+
+
+def test_a_pause_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with collector.paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -1,8 +1,8 @@
 """How read commands share the server: a snapshot, and matching and sorting in a worker thread.
 
 A read command outside a transaction takes a read snapshot (a write set that
-never writes). The documents a scan will test are fixed on the event loop
-(they are immutable), then matched, sorted and run through a pipeline in a
+never writes). The documents a scan will test are named on the event loop
+(they are immutable; see ``Store.scan``), then read, matched, sorted and run through a pipeline in a
 worker thread, so the event loop keeps serving other clients meanwhile (the
 interpreter hands it the GIL every few milliseconds). Write commands never
 leave the event loop, so each stays atomic.
@@ -10,12 +10,11 @@ leave the event loop, so each stays atomic.
 
 import asyncio
 import contextlib
-import gc
 import heapq
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .. import collector
 from ..evaluation import budget
 from ..evaluation.matcher import Matcher
 from ..evaluation.sorting import check_sort_memory
@@ -75,36 +74,12 @@ def _point_lookup(coll: Collection, filter: Mapping[str, Any], matcher: Matcher)
     )
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a sort makes its short-lived keys.
-
-    The keys die with the sort; a collection in the middle would only promote
-    them to the old generation and soon trigger a full collection, which holds
-    the GIL (and so every client) for as long as the heap is big.
-    """
-    global _gc_pauses
-    with _gc_lock:
-        _gc_pauses += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0:
-                gc.enable()
-
-
 def sort_documents(
     docs: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], Any]
 ) -> list[dict[str, Any]]:
     """``docs`` sorted stably by ``key``, in runs so that a worker thread shares the GIL."""
-    with _no_collection():
+    # The keys die with the sort: collections in the middle would only promote them.
+    with collector.paused():
         return _sorted_runs(docs, key)
 
 
