@@ -600,9 +600,12 @@ _CHECK_EVERY = 255
 
 
 def _in_key_order(keys: Iterable[IdKey]) -> Iterator[IdKey]:
-    """``keys`` sorted (when first consumed) in runs and merged, so that a worker thread consuming a large
-    scan hands the GIL back between runs (one sort of 100,000 keys would hold it,
-    and every client, for a tenth of a second)."""
+    """``keys`` sorted when first consumed, in runs that are then merged.
+
+    A worker thread consuming a large scan so hands the GIL back between runs:
+    one sort of 100,000 keys would hold it, and every client, for a tenth of a
+    second.
+    """
     listed = list(keys)
     runs = [sorted(listed[start : start + _SORT_RUN]) for start in range(0, len(listed), _SORT_RUN)]
     yield from heapq.merge(*runs)
