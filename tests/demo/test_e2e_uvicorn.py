@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.slow
 async def test_fifty_clients_making_random_transfers_keep_every_promise(demo_url: str) -> None:
-    """50 clients x 40 random transfers among 20 accounts: money conserved, each 2xx recorded once."""
+    """50 clients x 20 random transfers among 20 accounts: money conserved, each 2xx recorded once."""
     async with httpx.AsyncClient(base_url=demo_url, timeout=30) as api:
         token = (await api.post("/owners", json={"name": "Ada"})).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -24,7 +24,7 @@ async def test_fifty_clients_making_random_transfers_keep_every_promise(demo_url
             )
         rng = random.Random(11)
         plans = [
-            [(*rng.sample(accounts, 2), rng.randint(1, 2_000)) for _ in range(40)]
+            [(*rng.sample(accounts, 2), rng.randint(1, 2_000)) for _ in range(20)]
             for _ in range(50)
         ]
         succeeded: list[dict[str, Any]] = []
@@ -45,7 +45,7 @@ async def test_fifty_clients_making_random_transfers_keep_every_promise(demo_url
 
         await asyncio.gather(*(client(n) for n in range(50)))
         assert set(statuses) <= {201, 409}
-        assert len(statuses) == 2000
+        assert len(statuses) == 1000
         page = (await api.get("/accounts?limit=100", headers=auth)).json()
         balances = [item["balance"] for item in page["items"]]
         assert sum(balances) == 200_000 and min(balances) >= 0
