@@ -220,15 +220,12 @@ def _write_for(instance: Model) -> SaveWrite | None:
         if not fields:
             return None
     # An instance changed everywhere writes every field: no include filter to apply then.
-    doc = instance.model_dump_doc(include=None if fields >= cls.__all_field_names__ else fields)
-    if "_id" in doc:
-        filter_: dict[str, Any] = {"_id": doc["_id"]}
-        if len(doc) > 1:
-            # The filter gives the upsert its _id already; setting it again to the same
-            # value changes nothing, and costs the server an _id check per document.
-            del doc["_id"]
-    else:
-        filter_ = {"_id": instance.model_dump_doc(include={cls.__primary_field__})["_id"]}
+    key, doc = instance._save_doc(None if fields >= cls.__all_field_names__ else fields)
+    filter_: dict[str, Any] = {"_id": key}
+    if not doc:
+        # The filter gives the upsert its _id already, and setting it again to the same
+        # value changes nothing; but a $set needs a field.
+        doc["_id"] = key
     if revision_field is None:
         return SaveWrite(instance, filter_, {"$set": doc}, True, fields)
     key = cls.__odm_fields__[revision_field].key_name

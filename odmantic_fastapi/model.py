@@ -12,8 +12,10 @@ This module holds the classes users subclass, and keeps ODMantic's names.
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
+import bson
 import pymongo
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails
@@ -275,12 +277,17 @@ class _BaseODMModel(BaseModel):
             doc: dict[str, Any] = serializer.to_python(self, include=selected, by_alias=True)
         else:
             doc = codec.to_doc(self.model_dump(include=selected))
+        self._finish_doc(doc)
+        return doc
+
+    def _finish_doc(self, doc: dict[str, Any]) -> None:
+        """What a dump adds after pydantic-core's: storable containers, the class's mark."""
+        codec = self.__doc_codec__
         if codec.post_dump:
             codec.finish_doc(self, doc)
         discriminator = self.__discriminator__
         if discriminator is not None:
             doc[discriminator[0]] = discriminator[1]
-        return doc
 
     def doc(self, include: Iterable[str] | None = None) -> dict[str, Any]:
         """Deprecated spelling of :meth:`model_dump_doc`."""
@@ -393,6 +400,56 @@ class Model(_BaseODMModel, metaclass=ModelMetaclass):
         if name == self.__primary_field__:
             raise NotImplementedError("Reassigning a new primary key is not supported yet")
         super().__setattr__(name, value)
+
+    def _save_doc(self, include: AbstractSet[str] | None) -> tuple[Any, dict[str, Any]]:
+        """The primary key's stored value, and ``model_dump_doc(include)`` without ``_id``.
+
+        What a save writes: the key in its filter, the rest in its ``$set``. An
+        ObjectId key, which the document holds as it is, is taken from the
+        instance instead of dumped: pydantic-core's dump of that one value costs
+        more than the rest of a small document.
+        """
+        cls = type(self)
+        primary = cls.__primary_field__
+        key = self.__dict__.get(primary)
+        if isinstance(key, bson.ObjectId) and cls._key_dumps_as_is(self):
+            serializer = cls.__dict__["__doc_serializer__"]
+            doc: dict[str, Any] = serializer.to_python(
+                self, include=include, exclude={primary}, by_alias=True
+            )
+            self._finish_doc(doc)
+            return key, doc
+        doc = self.model_dump_doc(include=include)
+        if "_id" in doc:
+            return doc.pop("_id"), doc
+        return self.model_dump_doc(include={primary})["_id"], doc
+
+    @classmethod
+    def _key_dumps_as_is(cls, instance: "Model") -> bool:
+        """Whether the class's document holds its ObjectId primary key as the instance does.
+
+        True for a key declared (or added) as an ObjectId with nothing that changes
+        its dump, as the first instance saved shows; found once per class.
+        """
+        known: bool | None = cls.__dict__.get("__key_dumps_as_is__")
+        if known is None:
+            primary = cls.__primary_field__
+            field = cls.__pydantic_fields__[primary]
+            known = (
+                cls.__doc_codec__.direct_dump
+                and field.annotation in (ObjectId, bson.ObjectId)
+                and not field.metadata
+            )
+            if known:
+                key = instance.__dict__[primary]
+                known = (
+                    cls._doc_serializer()
+                    .to_python(instance, include={primary}, by_alias=True)
+                    .get("_id")
+                    is key
+                )
+            type.__setattr__(cls, "__key_dumps_as_is__", known)
+        return known
 
     @classmethod
     def __indexes__(cls) -> tuple[ODMBaseIndex | pymongo.IndexModel, ...]:
