@@ -379,11 +379,18 @@ class MongoServer:
                 if txn.starts_transaction and session is not None:
                     self.sessions.undo_start(session)
                 return fault.error.to_reply()
+        running: tuple[dict[int, asyncio.Event], int] | None = None
         if txn.retryable_write and name in _WRITE_COMMANDS and session is not None:
-            assert txn.txn_number is not None
-            stored = session.retry_replies.get(txn.txn_number)
+            number = txn.txn_number
+            assert number is not None
+            # A retry that arrives while the first attempt runs (in turns) waits for it.
+            while (first := session.running_writes.get(number)) is not None:
+                await first.wait()
+            stored = session.retry_replies.get(number)
             if stored is not None:
                 return self._after_fault(fault, stored, ctx)
+            session.running_writes[number] = asyncio.Event()
+            running = (session.running_writes, number)
         ctx.gated = name not in _NEVER_WRITE
         try:
             reply = await self._run(ctx, handler)
@@ -391,6 +398,9 @@ class MongoServer:
             durable = self._queue_record(ctx, retry)
         finally:
             ctx.let_gate_go()
+            if running is not None:
+                writes, number = running
+                writes.pop(number).set()
         try:
             await _all_durable(durable)
         except JournalWriteError as exc:
@@ -469,6 +479,9 @@ class MongoServer:
         ):
             assert txn.txn_number is not None
             session.retry_replies[txn.txn_number] = reply
+            # The reply answers any retry now: its statements' results are not needed.
+            session.retry_progress.pop(txn.txn_number, None)
+            ctx.statement_results = {}
             return {"lsid": session.lsid_doc, "txnNumber": txn.txn_number, "reply": reply}
         return None
 
@@ -501,8 +514,11 @@ class MongoServer:
             record["catalog"] = catalog
         if ctx.ops:
             record["ops"] = ctx.ops
+        progress = ctx.progress_record()
         if retry is not None:
             record["retry"] = retry
+        elif progress is not None:
+            record["retry"] = progress
         if ctx.commit_marker is not None:
             record["committed"] = ctx.commit_marker
         if not record:
@@ -533,6 +549,8 @@ class MongoServer:
         recovered = self.journal.read_durable()
         for session in self.sessions.sessions.values():
             self.sessions.abort(session, "a journal write failed")
+            # Replaying the journal restores the statement results it holds, and only those.
+            session.retry_progress.clear()
         self.store = Store()
         self.sessions.store = self.store
         # Snapshot sessions read the replaced state: their next read is SnapshotTooOld.

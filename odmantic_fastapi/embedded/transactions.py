@@ -6,8 +6,15 @@ commands continue it, ``commitTransaction``/``abortTransaction`` end it. A
 command with ``lsid`` + ``txnNumber`` and no ``autocommit`` is a retryable
 write: its reply is remembered (durably, with the write itself) so that a
 retry with the same numbers answers the first reply instead of writing twice.
+A retryable write of many statements lets other writes in between its turns,
+as MongoDB does; what it wrote by then is journalled with the results of the
+statements it covers, so that a retry after a crash (or after the command
+ended with write errors) runs only the statements that had not run, and
+answers for the others from their recorded results. A retry that arrives
+while the first attempt still runs waits for it.
 """
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +77,11 @@ class ServerSession:
     txn_started: float = 0.0
     last_used: float = field(default_factory=time.monotonic)
     retry_replies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Per txnNumber, what each statement of a retryable write that ran in turns
+    # returned, by its index: a retry runs only the statements missing here.
+    retry_progress: dict[int, dict[int, Any]] = field(default_factory=dict)
+    # The retryable writes running now, by txnNumber: a retry waits for the first attempt.
+    running_writes: dict[int, asyncio.Event] = field(default_factory=dict)
     abort_reason: str = ""
 
     @property
@@ -162,6 +174,7 @@ class SessionRegistry:
             session.txn_number = number
             session.state = TransactionState.NONE
             session.retry_replies.clear()
+            session.retry_progress.clear()
         return TxnOptions(session, number, False, False)
 
     def _transactional(

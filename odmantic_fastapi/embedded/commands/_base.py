@@ -74,6 +74,8 @@ class Context:
     catalog_journaled: int = 0
     # How many catalog entries change streams have published as events.
     catalog_events: int = 0
+    # A retryable write's statement results not journalled yet, by statement index.
+    statement_results: dict[int, Any] = field(default_factory=dict)
 
     @property
     def write_set(self) -> WriteSet | None:
@@ -123,7 +125,11 @@ class Context:
         return self.catalog[self.catalog_journaled :]
 
     def journal_so_far(self) -> None:
-        """Queue what this command has written so far as a journal record of its own."""
+        """Queue what this command has written so far as a journal record of its own.
+
+        A retryable write's record also holds the results of the statements
+        whose writes it holds (see ``progress_record``).
+        """
         journal = self.server.journal
         catalog = self.unjournaled_catalog()
         if journal is not None and (catalog or self.ops):
@@ -132,9 +138,35 @@ class Context:
                 record["catalog"] = catalog
             if self.ops:
                 record["ops"] = self.ops
+            progress = self.progress_record()
+            if progress is not None:
+                record["retry"] = progress
             self.journaled.append(journal.append_nowait(record))
         self.catalog_journaled = len(self.catalog)
         self.ops = []
+
+    def statements_done(self) -> dict[int, Any]:
+        """The results of this retryable write's statements that an earlier attempt ran."""
+        session, number = self.txn.session, self.txn.txn_number
+        if not self.txn.retryable_write or session is None or number is None:
+            return {}
+        return dict(session.retry_progress.get(number, {}))
+
+    def statement_done(self, index: int, result: Any) -> None:
+        """Record what statement ``index`` of a retryable write returned, once it has written."""
+        session, number = self.txn.session, self.txn.txn_number
+        if self.txn.retryable_write and session is not None and number is not None:
+            session.retry_progress.setdefault(number, {})[index] = result
+            self.statement_results[index] = result
+
+    def progress_record(self) -> dict[str, Any] | None:
+        """The journal form of the statement results recorded since the last record (or None)."""
+        session, results = self.txn.session, self.statement_results
+        if not results or session is None:
+            return None
+        self.statement_results = {}
+        done = {str(index): result for index, result in results.items()}
+        return {"lsid": session.lsid_doc, "txnNumber": self.txn.txn_number, "progress": done}
 
     async def take_gate(self) -> None:
         """Hold the server's write gate (a command that may write, before it writes)."""

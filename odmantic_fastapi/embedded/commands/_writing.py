@@ -52,12 +52,21 @@ class Turns:
         self.store = ctx.server.store
         self.write_set = ctx.write_set
         self._since = time.monotonic()
+        self._one_record = ctx.txn.retryable_write and _writes_many(ctx)
 
     @property
     def may_let_writes_in(self) -> bool:
-        """Whether this command can pause without holding the write gate."""
+        """Whether this command can pause without holding the write gate.
+
+        Every command can, once what it wrote so far is journalled, except a
+        retryable write with a statement that may write many documents (an
+        update with ``multi``, a delete without ``limit: 1``): such a statement
+        can pause after some of its writes, while a statement's result is
+        recorded (for a retry to skip it) only once it ends, so its writes and
+        the reply stay one journal record, and the gate is held meanwhile.
+        """
         ctx = self.ctx
-        return not (ctx.txn.retryable_write and (ctx.ops or ctx.has_unjournaled_catalog))
+        return not (self._one_record and (ctx.ops or ctx.has_unjournaled_catalog))
 
     async def tick(self) -> None:
         """Pause if this command has had the event loop for its slice; check maxTimeMS."""
@@ -128,6 +137,17 @@ class Turns:
                 f"while the command ran ({session.abort_reason or 'aborted'}).",
                 labels=["TransientTransactionError"],
             )
+
+
+def _writes_many(ctx: Context) -> bool:
+    """Whether one of the command's statements may write more than one document."""
+    key = {"update": "updates", "delete": "deletes"}.get(ctx.name)
+    statements = ctx.cmd.get(key) if key is not None else None
+    if not isinstance(statements, list):
+        return False
+    if ctx.name == "update":
+        return any(isinstance(spec, Mapping) and spec.get("multi") for spec in statements)
+    return any(isinstance(spec, Mapping) and spec.get("limit", 0) == 0 for spec in statements)
 
 
 async def matching_for_write(

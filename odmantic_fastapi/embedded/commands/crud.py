@@ -45,6 +45,7 @@ from ._writing import Turns, matching_for_write, still_matching
 __all__ = ["insert_new", "retrying"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _MISSING = object()
 # Candidates sorted on the event loop; more go to a worker thread.
 _SORT_ON_LOOP = 4096
@@ -128,27 +129,38 @@ async def _run_statements(
     statements: list[Any],
     what: str,
     ordered: bool,
-    run: Callable[[int, dict[str, Any]], Awaitable[None]],
+    run: Callable[[int, dict[str, Any]], Awaitable[_R]],
+    count: Callable[[int, _R], None],
 ) -> list[dict[str, Any]]:
     """Run a write command's statements in order; their errors become writeErrors.
 
-    ``ordered`` stops at the first failing statement; a fatal error (see
-    ``_is_fatal``) ends the whole command instead.
+    ``run`` returns what a statement did, and ``count`` adds it to the reply.
+    A statement that an earlier attempt of the same retryable write ran (see
+    ``Context.statements_done``) is not run again: its recorded result is
+    counted instead. ``ordered`` stops at the first failing statement; a fatal
+    error (see ``_is_fatal``) ends the whole command instead.
     """
     errors: list[dict[str, Any]] = []
+    done = ctx.statements_done()
     with _collector.during(len(statements)):
         for index, statement in enumerate(statements):
+            if index in done:
+                count(index, done[index])
+                continue
             try:
                 await turns.tick()
                 if not isinstance(statement, dict):
                     raise CommandError(14, f"{what} must be objects")
-                await run(index, statement)
+                result = await run(index, statement)
             except CommandError as exc:
                 if _is_fatal(ctx, exc):
                     raise
                 errors.append(exc.to_write_error(index))
                 if ordered:
                     break
+                continue
+            ctx.statement_done(index, result)
+            count(index, result)
     return errors
 
 
@@ -212,8 +224,7 @@ async def insert(ctx: Context) -> dict[str, Any]:
             f"Collection '{coll.namespace}' is a capped collection: it takes no writes in a transaction",
         )
 
-    async def run(index: int, raw: dict[str, Any]) -> None:
-        nonlocal n
+    async def run(index: int, raw: dict[str, Any]) -> int:
         check_document(raw)
         if time_field is not None and not isinstance(raw.get(time_field), datetime.datetime):
             raise CommandError(
@@ -222,9 +233,15 @@ async def insert(ctx: Context) -> dict[str, Any]:
         await insert_new(ctx, turns, coll, with_id(raw))
         if capped:
             trim(ctx, coll)
-        n += 1
+        return 1
 
-    errors = await _run_statements(ctx, turns, documents, "documents to insert", ordered, run)
+    def count(index: int, inserted: int) -> None:
+        nonlocal n
+        n += inserted
+
+    errors = await _run_statements(
+        ctx, turns, documents, "documents to insert", ordered, run, count
+    )
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors
@@ -450,15 +467,19 @@ async def update(ctx: Context) -> dict[str, Any]:
     n = modified = 0
     upserted: list[dict[str, Any]] = []
 
-    async def run(index: int, spec: dict[str, Any]) -> None:
-        nonlocal n, modified
+    async def run(index: int, spec: dict[str, Any]) -> list[Any]:
         s_n, s_mod, s_up, _, _ = await _update_one_statement(ctx, turns, coll, spec)
-        n += s_n
-        modified += s_mod
-        if s_up is not None:
-            upserted.append({"index": index, "_id": s_up})
+        # A list, as a statement's result is journalled (an upsert's _id last, when one).
+        return [s_n, s_mod] if s_up is None else [s_n, s_mod, s_up]
 
-    errors = await _run_statements(ctx, turns, statements, "update statements", ordered, run)
+    def count(index: int, result: list[Any]) -> None:
+        nonlocal n, modified
+        n += result[0]
+        modified += result[1]
+        if len(result) > 2:
+            upserted.append({"index": index, "_id": result[2]})
+
+    errors = await _run_statements(ctx, turns, statements, "update statements", ordered, run, count)
     reply: dict[str, Any] = {"n": n, "nModified": modified, "ok": 1.0}
     if upserted:
         reply["upserted"] = upserted
@@ -513,11 +534,14 @@ async def delete(ctx: Context) -> dict[str, Any]:
     turns = Turns(ctx, coll)
     n = 0
 
-    async def run(index: int, spec: dict[str, Any]) -> None:
-        nonlocal n
-        n += await _delete_statement(ctx, turns, coll, spec)
+    async def run(index: int, spec: dict[str, Any]) -> int:
+        return await _delete_statement(ctx, turns, coll, spec)
 
-    errors = await _run_statements(ctx, turns, statements, "delete statements", ordered, run)
+    def count(index: int, deleted: int) -> None:
+        nonlocal n
+        n += deleted
+
+    errors = await _run_statements(ctx, turns, statements, "delete statements", ordered, run, count)
     reply: dict[str, Any] = {"n": n, "ok": 1.0}
     if errors:
         reply["writeErrors"] = errors

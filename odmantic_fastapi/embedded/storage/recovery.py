@@ -1,8 +1,9 @@
 """Turning the in-memory store into a checkpoint, and a checkpoint plus journal back into a store.
 
 A journal record is one atomic unit: a command's writes outside a
-transaction, or a whole committed transaction, with catalog changes and the
-retryable-write reply that must survive with it. Replaying applies each
+transaction (all of them, or those of one of its turns), or a whole committed
+transaction, with catalog changes and the retryable-write reply (or the
+results of the statements it holds) that must survive with it. Replaying applies each
 record under its own commit timestamp, in order.
 """
 
@@ -51,6 +52,9 @@ def capture_state(server: "MongoServer") -> dict[str, Any]:
         reply = session.retry_replies.get(session.txn_number)
         if reply is not None:
             entry["reply"] = reply
+        progress = session.retry_progress.get(session.txn_number)
+        if progress:
+            entry["progress"] = {str(index): result for index, result in progress.items()}
         if session.state is TransactionState.COMMITTED:
             entry["committed"] = True
         sessions.append(entry)
@@ -104,11 +108,15 @@ def _apply_session(server: "MongoServer", entry: Mapping[str, Any], *, committed
     if number > session.txn_number:
         session.txn_number = number
         session.retry_replies.clear()
+        session.retry_progress.clear()
         session.state = TransactionState.NONE
     if number != session.txn_number:
         return  # an older number: a rollback keeps the session's newer state
     if "reply" in entry:
         session.retry_replies[number] = entry["reply"]
+    if "progress" in entry:
+        done = session.retry_progress.setdefault(number, {})
+        done.update({int(index): result for index, result in entry["progress"].items()})
     if committed:
         session.state = TransactionState.COMMITTED
 
