@@ -33,7 +33,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SLOW_PASS_SECONDS", "freeze_survivors", "hold", "install", "paused", "release"]
+__all__ = [
+    "SLOW_PASS_SECONDS",
+    "freeze_survivors",
+    "hold",
+    "install",
+    "paused",
+    "release",
+    "step",
+]
 
 SLOW_PASS_SECONDS = 0.02
 """A full pass at least this long freezes what survived it."""
@@ -98,3 +106,17 @@ def paused() -> Iterator[None]:
         yield
     finally:
         release()
+
+
+def step() -> None:
+    """While paused, collect what was allocated since the last step (a long pause calls this).
+
+    A pause lets the young generation grow with everything allocated in it,
+    and the first collection after it walks all of that at once: 0.15 s
+    after an insert of 100,000 documents, during which every client waits.
+    Collecting the two young generations every few thousand statements walks
+    each object once, in steps of a few milliseconds, and moves what survives
+    to the old generation, which only full passes walk.
+    """
+    if _holders:
+        gc.collect(1)
