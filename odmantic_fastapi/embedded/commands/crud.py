@@ -4,15 +4,14 @@ import asyncio
 import contextlib
 import contextvars
 import datetime
-import gc
 import re
-import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
 import bson
 
+from .. import collector
 from ..errors import CommandError
 from ..evaluation.collation import parse_collation
 from ..evaluation.compare import sort_key
@@ -67,60 +66,33 @@ def _is_fatal(ctx: Context, exc: CommandError) -> bool:
     return ctx.txn.in_transaction and exc.code != 11000
 
 
-class _CollectorPause:
-    """The cyclic garbage collector, paused while any large write command runs its statements.
+# A write command of this many statements pauses the garbage collector while it
+# runs them (see collector.py); fewer allocate too little to set off a collection.
+_PAUSE_FROM = 256
+# Whether the running command holds a pause (a task's own: commands share the count).
+_pausing: contextvars.ContextVar[bool] = contextvars.ContextVar("pausing", default=False)
 
-    A write command's statements, decoded before it runs, live until it answers,
-    and so do the documents it stores and the reply it builds. Collections in
-    the middle cannot free any of them: they only walk them again and again on
-    their way to the old generation (``collector.py`` freezes the old one once
-    it is large; the young passes stay). An update command upserting 10,000
-    documents spent over a quarter of its time in those passes. What a write
-    keeps (documents, versions, change events) is not cyclic; other commands
-    that run during the command's turns are collected once it ends. A statement
-    waiting for a transaction's lock lets the collector run meanwhile (see
-    ``retrying``). The collector is left as it was found: disabled stays
-    disabled.
+
+@contextlib.contextmanager
+def _collector_paused(statements: int) -> Iterator[None]:
+    """The collector paused while a large write command runs its statements.
+
+    They were decoded before it runs, and live until it answers, as do the
+    documents it stores and its reply: a young collection in between frees
+    none of them. An update command upserting 10,000 documents spent over a
+    quarter of its time in those passes. A statement waiting for a
+    transaction's lock lets the collector run meanwhile (see ``retrying``).
     """
-
-    # Fewer statements allocate too little to trigger a collection.
-    FROM = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._resume = False
-        self.held = contextvars.ContextVar("collector_paused", default=False)
-
-    def hold(self) -> None:
-        with self._lock:
-            if self._holders == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._holders += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._holders -= 1
-            if self._holders == 0 and self._resume:
-                gc.enable()
-
-    @contextlib.contextmanager
-    def during(self, statements: int) -> Iterator[None]:
-        """Paused for the block when ``statements`` are many enough (and not paused already)."""
-        if statements < self.FROM or self.held.get():
-            yield
-            return
-        self.hold()
-        token = self.held.set(True)
-        try:
-            yield
-        finally:
-            self.held.reset(token)
-            self.release()
-
-
-_collector = _CollectorPause()
+    if statements < _PAUSE_FROM or _pausing.get():
+        yield
+        return
+    collector.hold()
+    token = _pausing.set(True)
+    try:
+        yield
+    finally:
+        _pausing.reset(token)
+        collector.release()
 
 
 async def _run_statements(
@@ -142,7 +114,7 @@ async def _run_statements(
     """
     errors: list[dict[str, Any]] = []
     done = ctx.statements_done()
-    with _collector.during(len(statements)):
+    with _collector_paused(len(statements)):
         for index, statement in enumerate(statements):
             if index in done:
                 count(index, done[index])
@@ -170,15 +142,15 @@ async def retrying(turns: Turns, attempt: Callable[[], _T]) -> _T:
         try:
             return attempt()
         except LockWait as wait:
-            if not _collector.held.get():
+            if not _pausing.get():
                 await turns.wait_for_lock(wait)
                 continue
             # The wait may be long, and other clients run meanwhile.
-            _collector.release()
+            collector.release()
             try:
                 await turns.wait_for_lock(wait)
             finally:
-                _collector.hold()
+                collector.hold()
 
 
 async def insert_new(
