@@ -24,6 +24,7 @@ from ..evaluation.update import (
     modifies,
     plain_set,
     set_top_level,
+    upsert_set,
     validate_replacement,
 )
 from ..storage.store import Collection, IdKey, LockWait, id_key
@@ -406,7 +407,7 @@ async def _set_by_id(
         if old is None:
             if not upsert:
                 return 0, 0, None, None, None
-            doc, _ = set_top_level({"_id": id_value}, fields)
+            doc = upsert_set(id_value, fields)
             _check_id_kept(id_value, doc["_id"])
             check_document(doc)
             ctx.write(coll, key, doc, doc["_id"])

@@ -37,6 +37,7 @@ __all__ = [
     "modifies",
     "plain_set",
     "set_top_level",
+    "upsert_set",
     "validate_replacement",
 ]
 
@@ -370,6 +371,19 @@ def set_top_level(doc: Mapping[str, Any], fields: Mapping[str, Any]) -> tuple[di
             changed = current is _MISSING or not _strict_equal(current, value)
         new[key] = value
     return new, changed
+
+
+def upsert_set(id_value: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The document an upsert by ``{"_id": id_value}`` of ``{"$set": fields}`` inserts.
+
+    ``set_top_level`` of the filter's ``{"_id": id_value}``, without looking for
+    a change: the _id, then the fields in name order (a ``$set`` of ``_id``
+    itself replaces it in place).
+    """
+    doc = {"_id": id_value}
+    for key in sorted(fields):
+        doc[key] = fields[key]
+    return doc
 
 
 def apply_update(
