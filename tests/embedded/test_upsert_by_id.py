@@ -319,3 +319,22 @@ def test_a_large_write_waiting_for_a_transaction_lets_the_garbage_collector_run(
         "by": "transaction",
         "n": MANY - 1,
     }
+
+
+def test_a_large_write_collects_its_young_objects_every_4096_statements(
+    local: Collection[Doc],
+) -> None:
+    steps: list[int] = []
+
+    def count(phase: str, info: dict[str, Any]) -> None:
+        # Only collector.step collects while the collector is paused.
+        if phase == "start" and not gc.isenabled():
+            steps.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        local.bulk_write([upsert(i, {"n": i}) for i in range(10_000)])
+    finally:
+        gc.callbacks.remove(count)
+    assert steps == [1, 1]
+    assert gc.isenabled()

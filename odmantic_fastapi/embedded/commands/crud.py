@@ -70,12 +70,15 @@ def _is_fatal(ctx: Context, exc: CommandError) -> bool:
 # A write command of this many statements pauses the garbage collector while it
 # runs them (see collector.py); fewer allocate too little to set off a collection.
 _PAUSE_FROM = 256
+# While paused, the young generations are collected every this many statements
+# (collector.step), so that no single collection walks a whole large command's objects.
+_STEP_EVERY = 4096
 # Whether the running command holds a pause (a task's own: commands share the count).
 _pausing: contextvars.ContextVar[bool] = contextvars.ContextVar("pausing", default=False)
 
 
 @contextlib.contextmanager
-def _collector_paused(statements: int) -> Iterator[None]:
+def _collector_paused(statements: int) -> Iterator[bool]:
     """The collector paused while a large write command runs its statements.
 
     They were decoded before it runs, and live until it answers, as do the
@@ -83,14 +86,15 @@ def _collector_paused(statements: int) -> Iterator[None]:
     none of them. An update command upserting 10,000 documents spent over a
     quarter of its time in those passes. A statement waiting for a
     transaction's lock lets the collector run meanwhile (see ``retrying``).
+    Yields whether this command holds the pause (and so steps the collector).
     """
     if statements < _PAUSE_FROM or _pausing.get():
-        yield
+        yield False
         return
     collector.hold()
     token = _pausing.set(True)
     try:
-        yield
+        yield True
     finally:
         _pausing.reset(token)
         collector.release()
@@ -115,8 +119,10 @@ async def _run_statements(
     """
     errors: list[dict[str, Any]] = []
     done = ctx.statements_done()
-    with _collector_paused(len(statements)):
+    with _collector_paused(len(statements)) as pausing:
         for index, statement in enumerate(statements):
+            if pausing and index % _STEP_EVERY == _STEP_EVERY - 1:
+                collector.step()
             if index in done:
                 count(index, done[index])
                 continue
