@@ -87,6 +87,7 @@ WRITES: dict[str, Callable[[Collection[Any]], Any]] = {
     "find_one_and_delete with a sort": lambda c: c.find_one_and_delete(
         {"k": {"$gte": 0}}, sort=[("k", -1)]
     ),
+    "create_index": lambda c: c.create_index([("k", 1), ("n", -1)]),
 }
 
 

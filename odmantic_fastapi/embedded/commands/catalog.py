@@ -9,13 +9,16 @@ from bson import Int64
 from ..change_events import collection_uuid
 from ..errors import CommandError
 from ..evaluation.matcher import compile_filter
+from ..storage.index_build import IndexBuild
 from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
+from ..storage.store import Collection, duplicate_key
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
 from ._documents import create_in_transaction, open_collection, transaction_write_set
 from ._validation import check_validation_options
 from ._views import check_view_options, is_view, refuse_view
+from ._writing import Turns
 
 __all__: list[str] = []
 
@@ -148,11 +151,17 @@ async def create_indexes(ctx: Context) -> dict[str, Any]:
         if check_conflict(existing, spec):
             continue
         new_specs.append(spec)
+    built: list[IndexSpec] = []
     for spec in new_specs:
-        coll.add_index(spec)
+        if ws is not None or len(coll.versions) <= _BUILT_AT_ONCE:
+            coll.add_index(spec)
+        elif not await _build_in_steps(ctx, coll, spec):
+            continue
+        built.append(spec)
         catalog.append(
             {"op": "createIndex", "db": ctx.db, "name": name, "spec": spec.to_document()}
         )
+    new_specs = built
     reply: dict[str, Any] = {
         "numIndexesBefore": before,
         "numIndexesAfter": len(coll.indexes),
@@ -162,6 +171,35 @@ async def create_indexes(ctx: Context) -> dict[str, Any]:
     if not new_specs:
         reply["note"] = "all indexes already exist"
     return reply
+
+
+# Collections up to this many documents get their index in one go (a few milliseconds).
+_BUILT_AT_ONCE = 4096
+# Documents indexed between two checks of the command's turn.
+_STEP = 256
+
+
+async def _build_in_steps(ctx: Context, coll: Collection, spec: IndexSpec) -> bool:
+    """Build ``spec`` a slice at a time, letting other clients run between slices.
+
+    Returns False when an equal index was published meanwhile (nothing to add).
+    Raises DuplicateKey for a unique index that two documents share, and 175
+    when the collection is dropped during the build.
+    """
+    turns = Turns(ctx, coll)
+    build = IndexBuild(coll, spec)
+    try:
+        while not build.step(_STEP):
+            await turns.tick()
+        if check_conflict([idx.spec for idx in coll.indexes.values()], spec):
+            return False
+        duplicate = build.duplicate()
+        if duplicate is not None:
+            raise duplicate_key(coll, build.index, duplicate)
+        coll.indexes[spec.name] = build.index
+        return True
+    finally:
+        build.end()
 
 
 @command("listIndexes")

@@ -234,6 +234,8 @@ class Index:
         if spec.partial_filter is not None:
             self._partial = compile_filter(spec.partial_filter)
         self._text = spec.is_text
+        # While a unique index is built in steps: the entries that got a second holder.
+        self.suspects: set[Entry] | None = None
         # One top-level field (the _id index, most user indexes): keyed without a path walk.
         self._top_field = (
             self._fields[0]
@@ -300,6 +302,8 @@ class Index:
                 holders = self.entries_map[entry] = {}
             holders[id_key] = holders.get(id_key, 0) + 1
             self._size += 1
+            if self.suspects is not None and len(holders) > 1:
+                self.suspects.add(entry)
 
     def remove(self, id_key: IdKey, doc: Mapping[str, Any]) -> None:
         for entry in self.entries(doc):

@@ -29,6 +29,7 @@ from ..errors import CommandError, DuplicateKey, WriteConflict
 from ..evaluation import budget
 from ..evaluation.compare import datetime_ms, sort_key
 from ..evaluation.matcher import Matcher
+from .index_build import IndexBuild
 from .indexes import Index, IndexSpec, parse_index_spec, plan
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "LockWait",
     "Store",
     "WriteSet",
+    "duplicate_key",
 ]
 
 IdKey = tuple[Any, ...]
@@ -96,6 +98,8 @@ class Collection:
         id_spec = parse_index_spec({"key": {"_id": 1}, "name": "_id_"})
         self.indexes: dict[str, Index] = {"_id_": Index(id_spec)}
         self.live_count = 0
+        # Indexes being built in steps (see index_build): they get every write meanwhile.
+        self.builds: list[IndexBuild] = []
 
     @property
     def namespace(self) -> Namespace:
@@ -147,6 +151,8 @@ class Collection:
         if doc is not None:
             for idx in self.indexes.values():
                 idx.add(key, doc)
+            for build in self.builds:
+                build.added(key, doc)
         self.live_count += (doc is not None) - (before is not None)
 
     def collect(self, key: IdKey, oldest_needed_ts: int) -> None:
@@ -163,6 +169,8 @@ class Collection:
             if doc is not None:
                 for idx in self.indexes.values():
                     idx.remove(key, doc)
+                for build in self.builds:
+                    build.removed(key, doc)
         del chain[:keep_from]
         if len(chain) == 1 and chain[0][1] is None and chain[0][0] <= oldest_needed_ts:
             del self.versions[key]
@@ -188,7 +196,7 @@ class Collection:
             for entry in index.entries(doc):
                 other = seen.setdefault(entry, key)
                 if other != key:
-                    raise _duplicate(self, index, doc)
+                    raise duplicate_key(self, index, doc)
 
     def iter_latest(self) -> Iterator[tuple[IdKey, dict[str, Any]]]:
         for key, chain in self.versions.items():
@@ -197,7 +205,8 @@ class Collection:
                 yield key, doc
 
 
-def _duplicate(coll: Collection, index: Index, doc: Mapping[str, Any]) -> CommandError:
+def duplicate_key(coll: Collection, index: Index, doc: Mapping[str, Any]) -> CommandError:
+    """The DuplicateKey error for ``doc`` on ``index``, naming the values it holds."""
     values: dict[str, Any] = {}
     for path, _ in index.spec.key:
         node: Any = doc
@@ -467,14 +476,14 @@ class Store:
                         and (coll.latest_ts(other) > ws.snapshot_ts)
                     ):
                         raise WriteConflict()
-                    raise _duplicate(coll, index, doc)
+                    raise duplicate_key(coll, index, doc)
                 for other, other_doc in pending.items():
                     if (
                         other != key
                         and other_doc is not None
                         and (entry in index.entries(other_doc))
                     ):
-                        raise _duplicate(coll, index, doc)
+                        raise duplicate_key(coll, index, doc)
                 item = (ns, index.spec.name, entry)
                 holder = self.reservations.get(item)
                 if holder is not None and holder is not ws:
