@@ -393,25 +393,28 @@ class MongoServer:
             running = (session.running_writes, number)
         ctx.gated = name not in _NEVER_WRITE
         try:
-            reply = await self._run(ctx, handler)
-            retry = self._keep_retry_reply(ctx, reply)
-            durable = self._queue_record(ctx, retry)
+            try:
+                reply = await self._run(ctx, handler)
+                retry = self._keep_retry_reply(ctx, reply)
+                durable = self._queue_record(ctx, retry)
+            finally:
+                ctx.let_gate_go()
+            try:
+                await _all_durable(durable)
+            except JournalWriteError as exc:
+                # Memory is rolled back to what the journal holds already (see
+                # _roll_back_to_durable); no stored reply may answer a retry.
+                if retry is not None and session is not None and txn.txn_number is not None:
+                    session.retry_replies.pop(txn.txn_number, None)
+                if ctx.commit_marker is not None and session is not None:
+                    session.state = TransactionState.ABORTED
+                    session.abort_reason = "its commit could not be journalled"
+                return _storage_error(exc).to_reply()
         finally:
-            ctx.let_gate_go()
+            # A retry that waited is let in once the reply is durable (or is known not to be).
             if running is not None:
                 writes, number = running
                 writes.pop(number).set()
-        try:
-            await _all_durable(durable)
-        except JournalWriteError as exc:
-            # Memory is rolled back to what the journal holds already (see
-            # _roll_back_to_durable); no stored reply may answer a retry.
-            if retry is not None and session is not None and txn.txn_number is not None:
-                session.retry_replies.pop(txn.txn_number, None)
-            if ctx.commit_marker is not None and session is not None:
-                session.state = TransactionState.ABORTED
-                session.abort_reason = "its commit could not be journalled"
-            return _storage_error(exc).to_reply()
         if unmet_write_concern is not None and reply.get("ok") == 1.0:
             reply = {
                 **reply,

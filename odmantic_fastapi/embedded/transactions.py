@@ -204,6 +204,7 @@ class SessionRegistry:
             session.write_set = self.store.begin()
             session.txn_started = time.monotonic()
             session.retry_replies.clear()
+            session.retry_progress.clear()
             self.total_started += 1
             return TxnOptions(session, number, True, True)
         if number != session.txn_number:

@@ -7,6 +7,7 @@ new index all the same, and a unique index must still refuse duplicates.
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,4 +97,36 @@ def test_an_index_built_in_steps_survives_a_restart(tmp_path: Path) -> None:
         assert "k_1" in client.app.c.index_information()
         found = list(client.app.c.find({"k": {"$gt": -3}}).hint("k_1"))
         assert sorted(d["_id"] for d in found) == [0, 1, 2]
+        client.close()
+
+
+def test_a_rename_during_a_build_leaves_memory_and_journal_agreeing(tmp_path: Path) -> None:
+    outcome: list[BaseException | None] = []
+    with ServerProcess(data_dir=tmp_path) as first:
+        client = _client(first.url)
+        client.app.c.insert_many([{"_id": i, "k": -i} for i in range(DOCUMENTS * 2)])
+
+        def build() -> None:
+            try:
+                client.app.c.create_index("k")
+                outcome.append(None)
+            except OperationFailure as exc:
+                outcome.append(exc)
+
+        builder = threading.Thread(target=build)
+        builder.start()
+        time.sleep(0.05)  # the build of 40,000 takes several times longer
+        client.admin.command("renameCollection", "app.c", to="app.d")
+        builder.join()
+        before = sorted(client.app.d.index_information())
+        names_before = sorted(client.app.list_collection_names())
+        client.close()
+        first.kill()  # a clean stop would checkpoint memory: the journal must tell the same
+    error = outcome[0]
+    # The rename came between two slices (175, no index anywhere) or after the build.
+    assert error is None or (isinstance(error, OperationFailure) and error.code == 175)
+    with ServerProcess(data_dir=tmp_path) as second:
+        client = _client(second.url)
+        assert sorted(client.app.list_collection_names()) == names_before == ["d"]
+        assert sorted(client.app.d.index_information()) == before
         client.close()

@@ -10,10 +10,12 @@ long write lets other clients in:
   writes applied in memory but not queued. So records reach the journal in
   the order memory changed, and a restart replays them in that order.
 - Before it pauses, a write queues what it wrote so far as a record of its
-  own and lets the gate go. A retryable write does not: its writes and its
-  reply must reach the journal in one record (a retry after a crash finds all
-  of it or none), so once it has written it keeps the gate while it pauses;
-  reads and pings still run, other writes wait.
+  own and lets the gate go. A retryable write's record also holds the
+  results of the statements it covers (see ``Context.statement_done``), so a
+  retry after a crash runs only the statements that had not run. The one
+  exception is a retryable command with a statement that may write many
+  documents (``may_let_writes_in``): once it has written it keeps the gate
+  while it pauses; reads and pings still run, other writes wait.
 - After a pause a write checks that what it works on still exists: the same
   store (a failed journal write rebuilds it), the same collection (not
   dropped or renamed: 175 QueryPlanKilled) and its transaction still open
@@ -111,15 +113,18 @@ class Turns:
         store = ctx.server.store
         if store is not self.store:
             # The rollback rebuilt memory without this command's unjournalled
-            # writes: they must not reach the journal now.
+            # writes: they must not reach the journal now, nor the results of
+            # the statements that made them (a retry would skip those).
             ctx.ops = []
             ctx.catalog_journaled = len(ctx.catalog)
+            ctx.statement_results = {}
             raise CommandError(
                 175, "the write was interrupted: the server rolled back to its journal"
             )
         if (
             self.coll is not None
-            and store.collection_in(ctx.db, self.coll.name, self.write_set) is not self.coll
+            # By the name it had when the command began: a rename changes the object's own.
+            and store.collection_in(ctx.db, self.name or "", self.write_set) is not self.coll
         ):
             raise CommandError(
                 175, f"collection {self.coll.namespace} was dropped or renamed during the write"
