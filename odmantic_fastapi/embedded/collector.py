@@ -40,7 +40,6 @@ __all__ = [
     "install",
     "paused",
     "release",
-    "step",
 ]
 
 SLOW_PASS_SECONDS = 0.02
@@ -106,17 +105,3 @@ def paused() -> Iterator[None]:
         yield
     finally:
         release()
-
-
-def step() -> None:
-    """While paused, collect what was allocated since the last step (a long pause calls this).
-
-    A pause lets the young generation grow with everything allocated in it,
-    and the first collection after it walks all of that at once: 0.15 s
-    after an insert of 100,000 documents, during which every client waits.
-    Collecting the two young generations every few thousand statements walks
-    each object once, in steps of a few milliseconds, and moves what survives
-    to the old generation, which only full passes walk.
-    """
-    if _holders:
-        gc.collect(1)

@@ -65,21 +65,3 @@ def test_a_pause_leaves_a_disabled_collector_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
-
-
-def test_a_step_during_a_pause_leaves_the_young_generations_empty() -> None:
-    with collector.paused():
-        young = [[i] for i in range(5_000)]
-        assert gc.get_count()[0] > 1_000
-        collector.step()
-        assert gc.get_count()[:2] == (0, 0)
-    assert len(young) == 5_000
-
-
-def test_a_step_outside_a_pause_does_nothing() -> None:
-    gc.collect()
-    allocated = [[i] for i in range(300)]
-    before = gc.get_count()[0]
-    collector.step()
-    assert gc.get_count()[0] >= before
-    assert allocated
