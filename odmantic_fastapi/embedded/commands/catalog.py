@@ -11,7 +11,7 @@ from ..errors import CommandError
 from ..evaluation.matcher import compile_filter
 from ..storage.index_build import IndexBuild
 from ..storage.indexes import IndexSpec, check_conflict, parse_index_spec
-from ..storage.store import Collection, duplicate_key
+from ..storage.store import Collection
 from ..wire import CODEC_OPTIONS
 from ._base import Context, collection_name, command, get_bool, get_document
 from ._collection_options import clustered_index_document, collection_options
@@ -193,10 +193,7 @@ async def _build_in_steps(ctx: Context, coll: Collection, spec: IndexSpec) -> bo
             await turns.tick()
         if check_conflict([idx.spec for idx in coll.indexes.values()], spec):
             return False
-        duplicate = build.duplicate()
-        if duplicate is not None:
-            raise duplicate_key(coll, build.index, duplicate)
-        coll.indexes[spec.name] = build.index
+        build.publish()
         return True
     finally:
         build.end()

@@ -14,7 +14,7 @@ index until the build is published.
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .indexes import Entry, Index, IndexSpec
+from .indexes import Entry, Index, IndexSpec, duplicate_key
 
 if TYPE_CHECKING:
     from .store import Collection, IdKey
@@ -73,6 +73,13 @@ class IndexBuild:
             if len(holding) > 1:
                 return holding[1]
         return None
+
+    def publish(self) -> None:
+        """Make the index the collection's; raises DuplicateKey when a unique one has a duplicate."""
+        duplicate = self.duplicate()
+        if duplicate is not None:
+            raise duplicate_key(self.collection.namespace, self.index, duplicate)
+        self.collection.indexes[self.spec.name] = self.index
 
     def end(self) -> None:
         """Stop feeding the index (published or abandoned)."""

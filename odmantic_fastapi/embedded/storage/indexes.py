@@ -16,7 +16,7 @@ from typing import Any
 from bson import Regex
 from sortedcontainers import SortedDict
 
-from ..errors import CommandError
+from ..errors import CommandError, DuplicateKey
 from ..evaluation.collation import Collation, in_collation, parse_collation
 from ..evaluation.compare import RANK_NULL, datetime_ms, is_number, sort_key
 from ..evaluation.matcher import compile_filter
@@ -29,6 +29,7 @@ __all__ = [
     "IndexSpec",
     "check_conflict",
     "default_index_name",
+    "duplicate_key",
     "parse_index_spec",
     "plan",
 ]
@@ -509,3 +510,14 @@ def _union_of_branches(indexes: Sequence[Index], branches: list[Any]) -> set[IdK
             return None
         union |= found
     return union
+
+
+def duplicate_key(namespace: str, index: Index, doc: Mapping[str, Any]) -> CommandError:
+    """The DuplicateKey error for ``doc`` on ``index``, naming the values it holds."""
+    values: dict[str, Any] = {}
+    for path, _ in index.spec.key:
+        node: Any = doc
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        values[path] = node
+    return DuplicateKey(namespace, index.spec.name, values)

@@ -25,12 +25,12 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CommandError, DuplicateKey, WriteConflict
+from ..errors import WriteConflict
 from ..evaluation import budget
 from ..evaluation.compare import datetime_ms, sort_key
 from ..evaluation.matcher import Matcher
 from .index_build import IndexBuild
-from .indexes import Index, IndexSpec, parse_index_spec, plan
+from .indexes import Index, IndexSpec, duplicate_key, parse_index_spec, plan
 
 __all__ = [
     "AppliedWrite",
@@ -39,7 +39,6 @@ __all__ = [
     "LockWait",
     "Store",
     "WriteSet",
-    "duplicate_key",
 ]
 
 IdKey = tuple[Any, ...]
@@ -176,44 +175,23 @@ class Collection:
             del self.versions[key]
 
     def add_index(self, spec: IndexSpec) -> Index:
-        """Build an index over every kept version; raises DuplicateKey for unique violations."""
-        index = Index(spec)
-        for key, chain in self.versions.items():
-            for _, doc in chain:
-                if doc is not None:
-                    index.add(key, doc)
-        if spec.unique:
-            self._check_unique_build(index)
-        self.indexes[spec.name] = index
-        return index
+        """Build an index over every kept version at once, and publish it.
 
-    def _check_unique_build(self, index: Index) -> None:
-        seen: dict[tuple[Any, ...], IdKey] = {}
-        for key, chain in self.versions.items():
-            doc = chain[-1][1]
-            if doc is None:
-                continue
-            for entry in index.entries(doc):
-                other = seen.setdefault(entry, key)
-                if other != key:
-                    raise duplicate_key(self, index, doc)
+        Raises DuplicateKey for unique violations (nothing is published then).
+        """
+        build = IndexBuild(self, spec)
+        try:
+            build.step(len(self.versions))
+            build.publish()
+        finally:
+            build.end()
+        return build.index
 
     def iter_latest(self) -> Iterator[tuple[IdKey, dict[str, Any]]]:
         for key, chain in self.versions.items():
             doc = chain[-1][1]
             if doc is not None:
                 yield key, doc
-
-
-def duplicate_key(coll: Collection, index: Index, doc: Mapping[str, Any]) -> CommandError:
-    """The DuplicateKey error for ``doc`` on ``index``, naming the values it holds."""
-    values: dict[str, Any] = {}
-    for path, _ in index.spec.key:
-        node: Any = doc
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        values[path] = node
-    return DuplicateKey(coll.namespace, index.spec.name, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,14 +454,14 @@ class Store:
                         and (coll.latest_ts(other) > ws.snapshot_ts)
                     ):
                         raise WriteConflict()
-                    raise duplicate_key(coll, index, doc)
+                    raise duplicate_key(coll.namespace, index, doc)
                 for other, other_doc in pending.items():
                     if (
                         other != key
                         and other_doc is not None
                         and (entry in index.entries(other_doc))
                     ):
-                        raise duplicate_key(coll, index, doc)
+                        raise duplicate_key(coll.namespace, index, doc)
                 item = (ns, index.spec.name, entry)
                 holder = self.reservations.get(item)
                 if holder is not None and holder is not ws:
