@@ -11,15 +11,16 @@ any), whose abort marks the saved instances modified again. The plan
   references are not saved with their holder);
 * writes only the fields changed since the instance was loaded or last saved,
   as an upsert on the primary key, as ODMantic's save does;
+* inserts an instance never saved, read, copied or changed, whose document
+  no stored one can hold yet: at once when its id is automatic, and first
+  when its id was given and the write is not part of a transaction, with an
+  upsert in its place when the insert finds the id taken (see ``save_steps``);
 * groups the writes of one collection into one ``bulk_write`` (ordered or
   not), where ODMantic sends one update per instance;
 * checks the revision of models that opt in (``revision_field``), one write
   at a time, so a save never overwrites a newer version of the document.
 """
 
-import contextlib
-import gc
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.results import UpdateResult
 
 from ._driver import DriverSession
+from ._gc_pause import paused_collector
 from ._steps import Steps
 from .bson import ObjectId
 from .exceptions import DocumentNotFoundError, DuplicateKeyError, RevisionConflictError
@@ -100,12 +102,27 @@ class SaveWrite:
     revision: tuple[str, int] | None = None
     """The revision field and the revision the instance was read at."""
     insert: dict[str, Any] | None = None
-    """The whole document, when no stored document can have its id (see ``_has_automatic_id``)."""
+    """The whole document, for an instance never materialized (see ``_unsaved_fields``)."""
+    guess: bool = False
+    """Whether ``insert`` only guesses that no stored document has the (given) id.
+
+    The insert is then worth trying outside transactions only, and the upsert
+    (``upsert_parts``) takes its place where the id is taken.
+    """
 
     def operation(self) -> InsertOne[Any] | UpdateOne:
         if self.insert is not None:
             return InsertOne(self.insert)
         return UpdateOne(self.filter, self.update, upsert=self.upsert)
+
+    def upsert_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The upsert's filter and update (built from the document for a guessed insert)."""
+        if self.insert is None:
+            return self.filter, self.update
+        key = self.insert["_id"]
+        fields = {name: value for name, value in self.insert.items() if name != "_id"}
+        # The filter gives the upsert its _id already, but a $set needs a field.
+        return {"_id": key}, {"$set": fields or {"_id": key}}
 
     def succeeded(self, txn: Rollback | None) -> None:
         """Mark the instance clean; an aborted transaction marks it changed again."""
@@ -153,6 +170,20 @@ class SaveBatch:
     @property
     def one_by_one(self) -> bool:
         return len(self.writes) == 1 or self.model.__revision_field__ is not None
+
+    @property
+    def guesses(self) -> bool:
+        """Whether the bulk write tries inserts of given ids (see ``SaveWrite.guess``)."""
+        return any(write.guess for write in self.writes)
+
+    def as_upserts(self, start: int = 0) -> "SaveBatch":
+        """The batch's writes from ``start`` on, each guessed insert turned into its upsert."""
+        writes = self.writes[start:]
+        for write in writes:
+            if write.guess:
+                write.filter, write.update = write.upsert_parts()
+                write.insert, write.guess = None, False
+        return SaveBatch(self.model, writes, [write.operation() for write in writes])
 
     def bulk_failed(
         self, exc: pymongo.errors.BulkWriteError, ordered: bool, txn: Rollback | None
@@ -208,10 +239,17 @@ def _write_for(instance: Model) -> SaveWrite | None:
     revision_field = cls.__revision_field__
     modified = _unsaved_fields(instance)
     if modified is None:
-        if revision_field is None and _has_automatic_id(instance):
-            doc = instance.model_dump_doc()
+        if revision_field is None:
+            key, doc = instance._save_doc(None)
+            doc["_id"] = key  # bson writes _id first in any case
             return SaveWrite(
-                instance, {"_id": doc["_id"]}, {}, True, cls.__all_field_names__, insert=doc
+                instance,
+                {"_id": key},
+                {},
+                True,
+                cls.__all_field_names__,
+                insert=doc,
+                guess=not _has_automatic_id(instance),
             )
         # Every field unsaved (mutable fields are among them): the whole document.
         fields: AbstractSet[str] = cls.__all_field_names__
@@ -238,50 +276,13 @@ def _write_for(instance: Model) -> SaveWrite | None:
     )
 
 
-# Below this many instances a plan allocates too little to trigger a collection.
-_PAUSE_FROM = 256
-_pause_lock = threading.Lock()
-_pauses = 0
-_resume = False
-
-
-@contextlib.contextmanager
-def _no_collection(size: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while a large plan is built.
-
-    Planning allocates several objects per instance (its document, the filter,
-    the update, the driver's operation), all alive until the write is sent and
-    freed soon after. Collections in the middle would only promote them, and
-    soon trigger a full collection, whose cost grows with the application's
-    whole heap rather than with the plan: about a third of the client's CPU
-    in saving 10,000 models. Nothing is awaited while paused, and the
-    collector is left as it was found (disabled stays disabled).
-    """
-    global _pauses, _resume
-    if size < _PAUSE_FROM:
-        yield
-        return
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
-
-
 def plan_saves(instances: Sequence[Model]) -> list[SaveBatch]:
     """The batches that save ``instances`` and what they reference, in dependency order.
 
     Raises:
         TypeError: one of ``instances`` is not a Model instance.
     """
-    with _no_collection(len(instances)):
+    with paused_collector(len(instances)):
         return _plan(instances)
 
 
@@ -323,45 +324,81 @@ def save_steps(
 ) -> Steps[None]:
     """Send the batches: one bulk write a collection, or one write at a time where revisions count.
 
+    Inserts of given ids (``SaveWrite.guess``) are tried in bulk writes
+    outside transactions only: there a write error would abort the
+    transaction, so its upserts are sent instead. A single instance is
+    upserted at once too, where a taken id would cost a second round trip.
+
     Raises:
         DuplicateKeyError: a unique index already holds a value of an instance.
         RevisionConflictError: a stored document is newer than its instance
             (the transaction in use is aborted first).
     """
     driver, txn = session.driver, session.transaction
+    in_transaction = txn is not None or (driver is not None and driver.in_transaction)
     try:
         for batch in batches:
             collection = collection_of(batch.model)
             if batch.one_by_one:
                 for write in batch.writes:
-                    if write.insert is not None:
-                        send = partial(collection.insert_one, write.insert, session=driver)
-                    else:
-                        send = partial(
-                            collection.update_one,
-                            write.filter,
-                            write.update,
-                            upsert=write.upsert,
-                            session=driver,
-                        )
-                    try:
-                        result = yield send
-                    except pymongo.errors.DuplicateKeyError as exc:
-                        raise write.duplicate_key(exc) from exc
-                    write.check(result)
+                    yield from _write_one_steps(write, collection, driver)
                     write.succeeded(txn)
                 continue
-            try:
-                yield partial(
-                    collection.bulk_write, batch.operations, ordered=ordered, session=driver
-                )
-            except pymongo.errors.BulkWriteError as exc:
-                raise batch.bulk_failed(exc, ordered, txn) from exc
-            for write in batch.writes:
-                write.succeeded(txn)
+            if in_transaction and batch.guesses:
+                batch = batch.as_upserts()
+            yield from _bulk_steps(batch, collection, driver, txn, ordered)
     except RevisionConflictError:
         yield from _abort_steps(txn)
         raise
+
+
+def _write_one_steps(
+    write: SaveWrite, collection: Any, driver: "DriverSession | None"
+) -> Steps[None]:
+    if write.insert is not None and not write.guess:
+        send = partial(collection.insert_one, write.insert, session=driver)
+    else:
+        filter_, update = write.upsert_parts()
+        send = partial(collection.update_one, filter_, update, upsert=write.upsert, session=driver)
+    try:
+        result = yield send
+    except pymongo.errors.DuplicateKeyError as exc:
+        raise write.duplicate_key(exc) from exc
+    write.check(result)
+
+
+def _bulk_steps(
+    batch: SaveBatch,
+    collection: Any,
+    driver: "DriverSession | None",
+    txn: Rollback | None,
+    ordered: bool,
+) -> Steps[None]:
+    """One bulk write; where it tried inserts of given ids, the upserts after the first failure.
+
+    The guessed inserts go in an ordered bulk write whatever ``ordered`` asks:
+    it stops at the first write error, and from that write on the rest of the
+    batch is sent again, guessed inserts turned into upserts, in the order
+    asked for. So the outcome is the upserts' (a write failing for another
+    reason fails again, the same way), and a batch whose ids are all taken
+    costs one failed insert more, not one per instance.
+    """
+    probing = batch.guesses
+    try:
+        yield partial(
+            collection.bulk_write, batch.operations, ordered=ordered or probing, session=driver
+        )
+    except pymongo.errors.BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not probing or not errors:
+            raise batch.bulk_failed(exc, ordered or probing, txn) from exc
+        first = min(int(error["index"]) for error in errors)
+        for write in batch.writes[:first]:
+            write.succeeded(txn)
+        yield from _bulk_steps(batch.as_upserts(first), collection, driver, txn, ordered)
+        return
+    for write in batch.writes:
+        write.succeeded(txn)
 
 
 def delete_steps(instance: Model, collection: Any, session: WriteSession) -> Steps[None]:

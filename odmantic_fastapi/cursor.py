@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 from pydantic import ValidationError
 
 from ._doc_codec import doc_list_validator
+from ._gc_pause import paused_collector
 from .model import _CLEAN, _BaseODMModel
 from .projection import Parser
 
@@ -68,7 +69,8 @@ def _parse_all(model: type[Any], parse: Callable[[Any], Any], raw: list[Any]) ->
     document (plain dicts with every required key, of a class whose documents
     are validation input as they are), and only when ``parse`` is that method,
     not overridden. Any invalid document sends the whole list back to the
-    per-document path, which reports it as it always does.
+    per-document path, which reports it as it always does. The instances all
+    stay alive, so the garbage collector is paused meanwhile (see ``_gc_pause``).
     """
     if (
         len(raw) < 2
@@ -83,12 +85,13 @@ def _parse_all(model: type[Any], parse: Callable[[Any], Any], raw: list[Any]) ->
     validator = codec.list_validator
     if validator is None:
         validator = codec.list_validator = doc_list_validator(model)
-    try:
-        instances: list[Any] = validator.validate_python(raw)
-    except ValidationError:
-        return None
-    for instance in instances:
-        object.__setattr__(instance, "__fields_modified__", _CLEAN)
+    with paused_collector(len(raw)):
+        try:
+            instances: list[Any] = validator.validate_python(raw)
+        except ValidationError:
+            return None
+        for instance in instances:
+            object.__setattr__(instance, "__fields_modified__", _CLEAN)
     return instances
 
 

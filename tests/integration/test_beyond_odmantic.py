@@ -210,6 +210,65 @@ async def test_a_duplicate_in_a_bulk_save_names_the_instance(
     assert (last.__fields_modified__ == set()) is (not ordered)
 
 
+def with_id_of(stored: Owner, name: str) -> Owner:
+    """A new instance given the id of ``stored``: saving it must overwrite, as ODMantic's upsert."""
+    return Owner(id=stored.id, name=name, email=f"{name}@example.com")
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_saving_new_instances_with_taken_ids_overwrites_the_stored_documents(
+    aio_engine: AIOEngine, ordered: bool
+) -> None:
+    ann, bob = owner("ann"), owner("bob")
+    await aio_engine.save_all([ann, bob])
+    collection = aio_engine.get_collection(Owner)
+    await collection.update_one({"_id": bob.id}, {"$set": {"note": "kept"}})
+    batch = [owner("cid"), with_id_of(ann, "anna"), owner("dan"), with_id_of(bob, "bobby")]
+    await aio_engine.save_all(batch, ordered=ordered)
+    stored = {doc["_id"]: doc for doc in await collection.find({}).to_list()}
+    assert sorted(doc["name"] for doc in stored.values()) == ["anna", "bobby", "cid", "dan"]
+    assert stored[bob.id]["note"] == "kept"  # a $set by id, as ODMantic writes, not a replacement
+    assert all(instance.__fields_modified__ == set() for instance in batch)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_unique_clash_after_a_taken_id_fails_as_the_upserts_would(
+    aio_engine: AIOEngine, ordered: bool
+) -> None:
+    await aio_engine.configure_database([Owner])
+    ann = owner("ann")
+    await aio_engine.save(ann)
+    renamed, clash = (
+        with_id_of(ann, "anna"),
+        Owner(id=bson.ObjectId(), name="x", email="anna@example.com"),
+    )
+    first, last = Owner(id=bson.ObjectId(), name="cid", email="c@example.com"), owner("dan")
+    with pytest.raises(DuplicateKeyError) as caught:
+        await aio_engine.save_all([first, renamed, clash, last], ordered=ordered)
+    assert caught.value.instance is clash
+    stored = {o.name for o in await aio_engine.find(Owner)}
+    assert stored == ({"cid", "anna"} if ordered else {"cid", "anna", "dan"})
+    assert clash.__fields_modified__ != set()
+    assert (last.__fields_modified__ == set()) is (not ordered)
+
+
+async def test_a_transaction_saving_taken_ids_upserts_and_commits(aio_engine: AIOEngine) -> None:
+    """Inside a transaction a failed insert would abort it: there the upserts go at once."""
+    ann, bob = owner("ann"), owner("bob")
+    await aio_engine.save_all([ann, bob])
+    async with aio_engine.transaction() as txn:
+        await txn.save_all([with_id_of(ann, "anna"), with_id_of(bob, "bobby"), owner("cid")])
+        await txn.save(owner("dan"))
+    assert sorted(o.name for o in await aio_engine.find(Owner)) == ["anna", "bobby", "cid", "dan"]
+
+
+def test_the_sync_engine_overwrites_taken_ids_too(sync_engine: SyncEngine) -> None:
+    ann = owner("ann")
+    sync_engine.save(ann)
+    sync_engine.save_all([with_id_of(ann, "anna"), owner("bob")])
+    assert sorted(o.name for o in sync_engine.find(Owner)) == ["anna", "bob"]
+
+
 async def test_update_by_query_with_field_expressions(aio_engine: AIOEngine) -> None:
     ann = owner("ann")
     await aio_engine.save_all(
@@ -501,8 +560,8 @@ async def test_every_addition_joins_a_session(mongodb_url: str, mongodb_database
         await client.close()
 
 
-def test_only_untouched_new_instances_with_automatic_ids_are_inserted() -> None:
-    """An insert equals ODMantic's upsert only when no stored document can have the id."""
+def test_only_untouched_new_instances_are_inserted() -> None:
+    """An insert equals ODMantic's upsert only while no stored document has the id."""
     from odmantic_fastapi._save_plan import plan_saves
 
     def sent(instance: Model) -> str:
@@ -510,7 +569,12 @@ def test_only_untouched_new_instances_with_automatic_ids_are_inserted() -> None:
 
     assert sent(owner("ann")) == "InsertOne"
     given_id = Owner(id=owner("x").id, name="b", email="b@example.com")
-    assert sent(given_id) == "UpdateOne"
+    (write,) = plan_saves([given_id])[0].writes
+    assert write.guess  # an insert that only guesses the id is free; upserted in transactions
+    assert write.upsert_parts() == (
+        {"_id": given_id.id},
+        {"$set": {"name": "b", "email": "b@example.com", "address": None}},
+    )
     copied = owner("cid").model_copy()
     assert sent(copied) == "UpdateOne"
     changed = owner("dan")

@@ -1,5 +1,8 @@
 """Cursors: what find and aggregate return, awaited, iterated, and iterated again."""
 
+import gc
+from collections.abc import Iterator
+
 import pytest
 from pydantic import field_validator
 
@@ -90,6 +93,57 @@ async def test_an_awaited_find_reports_a_missing_key_among_many_as_alone(
     with pytest.raises(DocumentParsingError) as alone:
         Shouty.model_validate_doc(await collection.find_one({"level": 2}))
     assert str(among_many.value) == str(alone.value)
+
+
+class Counted(Model):
+    """Records whether the garbage collector ran while each document was validated."""
+
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def note_collector(cls, value: int) -> int:
+        COLLECTOR_STATES.append(gc.isenabled())
+        if value < 0:
+            raise ValueError("negative")
+        return value
+
+
+COLLECTOR_STATES: list[bool] = []
+
+
+@pytest.fixture
+def collector_enabled() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    COLLECTOR_STATES.clear()
+    yield
+    if not was:
+        gc.disable()
+
+
+async def test_a_large_find_parses_with_the_collector_paused_then_resumes_it(
+    aio_engine: AIOEngine, collector_enabled: None
+) -> None:
+    await aio_engine.get_collection(Counted).insert_many([{"n": i} for i in range(300)])
+    COLLECTOR_STATES.clear()
+    assert len(await aio_engine.find(Counted)) == 300
+    assert COLLECTOR_STATES == [False] * 300
+    assert gc.isenabled()
+    COLLECTOR_STATES.clear()
+    assert len(await aio_engine.find(Counted, limit=10)) == 10  # too few to pause for
+    assert COLLECTOR_STATES == [True] * 10
+
+
+async def test_a_large_find_with_an_invalid_document_resumes_the_collector(
+    aio_engine: AIOEngine, collector_enabled: None
+) -> None:
+    await aio_engine.get_collection(Counted).insert_many(
+        [{"n": i} for i in range(299)] + [{"n": -1}]
+    )
+    with pytest.raises(DocumentParsingError):
+        await aio_engine.find(Counted)
+    assert gc.isenabled()
 
 
 def test_a_sync_cursor_iterates_the_same_instances_twice(sync_engine: SyncEngine) -> None:

@@ -41,11 +41,26 @@ def test_a_failing_plan_leaves_the_collector_enabled(collector_enabled: None) ->
     assert gc.isenabled()
 
 
-def test_models_with_given_ids_are_upserted_by_id_without_setting_it_again() -> None:
+def test_new_models_with_given_ids_are_inserted_unless_the_id_is_taken() -> None:
     ids = [ObjectId() for _ in range(300)]
     (batch,) = plan_saves([Book(id=id_, title="t", year=1) for id_ in ids])
-    assert batch.operations == [
-        UpdateOne({"_id": id_}, {"$set": {"title": "t", "year": 1}}, upsert=True) for id_ in ids
+    assert batch.operations == [InsertOne({"title": "t", "year": 1, "_id": id_}) for id_ in ids]
+    # Where the id is taken, or in a transaction, the upserts by id go instead,
+    # without setting the id again.
+    assert batch.as_upserts(298).operations == [
+        UpdateOne({"_id": id_}, {"$set": {"title": "t", "year": 1}}, upsert=True)
+        for id_ in ids[298:]
+    ]
+
+
+def test_a_model_with_only_an_id_is_upserted_with_a_field_to_set() -> None:
+    class Tag(Model):
+        pass
+
+    tags = [Tag(id=ObjectId()) for _ in range(2)]
+    (batch,) = plan_saves(tags)
+    assert batch.as_upserts().operations == [
+        UpdateOne({"_id": tag.id}, {"$set": {"_id": tag.id}}, upsert=True) for tag in tags
     ]
 
 
