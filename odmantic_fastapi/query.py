@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeAlias
 import bson
 from pydantic import BaseModel
 
+from . import bson as odm_bson
+
 __all__ = [
     "QueryDictBool",
     "QueryExpression",
@@ -78,8 +80,34 @@ def nor_(*elements: Any) -> QueryExpression:
     return _combine("$nor", elements)
 
 
+# Operands stored as they are: the usual ones, answered before any isinstance check
+# (an exact type: an enum member deriving from str or int is not among them).
+_AS_IS: frozenset[type] = frozenset(
+    {
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        bson.ObjectId,
+        bson.Int64,
+        bson.Decimal128,
+        bson.Binary,
+        bson.Regex,
+        odm_bson.ObjectId,
+        odm_bson.Int64,
+        odm_bson.Decimal128,
+        odm_bson.Binary,
+        odm_bson.Regex,
+    }
+)
+
+
 def _to_bson(value: Any) -> Any:
     """A query operand as it is stored: enum values, model documents, ms-precision dates."""
+    if type(value) in _AS_IS:
+        return value
     from .model import EmbeddedModel, Model
 
     if isinstance(value, enum.Enum):

@@ -99,8 +99,8 @@ def ours(feature: str) -> bool:
         "Projections into a lighter model": "projection" in find,
         "Aggregation into typed results": "output"
         in inspect.signature(AIOEngine.aggregate).parameters,
-        "Bulk saves (one bulk write per collection)": "bulk_write"
-        in inspect.getsource(odmantic_fastapi._save_plan.save_steps),
+        "Bulk saves (one bulk write per collection)": "collection.bulk_write"
+        in inspect.getsource(odmantic_fastapi._save_plan._bulk_steps),
         "Update by query from field expressions": hasattr(AIOEngine, "update")
         and hasattr(SyncEngine, "update"),
         "Optimistic concurrency (revision field)": "revision_field"

@@ -12,14 +12,22 @@ from odmantic_fastapi._save_plan import plan_saves
 
 
 def written(instance: Model) -> tuple[Any, dict[str, Any]]:
-    """The _id of the filter, and the $set, of the upsert saving ``instance``."""
+    """The _id of the filter, and the $set, of the upsert saving ``instance``.
+
+    A new instance is inserted first (the upsert follows where its id is
+    taken): the insert then holds the same key and fields.
+    """
     (batch,) = plan_saves([instance])
     (write,) = batch.writes
-    operation = write.operation()
+    insert = write.insert
+    (operation,) = batch.as_upserts().operations
     assert isinstance(operation, UpdateOne)
     update: Any = operation._doc
     assert list(operation._filter) == ["_id"] and list(update) == ["$set"]
-    return operation._filter["_id"], update["$set"]
+    key, fields = operation._filter["_id"], update["$set"]
+    if insert is not None:
+        assert insert == {**fields, "_id": key} and insert["_id"] is key
+    return key, fields
 
 
 def stored(instance: Model) -> tuple[Any, dict[str, Any]]:
