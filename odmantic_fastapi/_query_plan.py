@@ -158,6 +158,22 @@ class FindPlan:
             session=session,
         )
 
+    def send_one(self, collection: Any, session: Any) -> Any:
+        """The driver cursor of the first document only (no pipeline): one batch, closed.
+
+        A limit of -1 is the driver's own ``find_one``: the server answers in a
+        single batch and keeps no cursor. Read with ``to_list(1)`` (async) or
+        ``next`` (sync), it spares a single lookup the cursor objects of ours.
+        """
+        return collection.find(
+            self.query,
+            self.projection,
+            sort=list(self.sort.items()) if self.sort else None,
+            skip=self.skip,
+            limit=-1,
+            session=session,
+        )
+
 
 def find_plan(
     model: type[Model],

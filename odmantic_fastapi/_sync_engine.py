@@ -198,9 +198,12 @@ class SyncEngine(BaseEngine):
     ) -> Any:
         if not is_model_class(model):
             raise TypeError("Can only call find_one with a Model class")
-        results = list(
-            self.find(model, *queries, sort=sort, limit=1, session=session, projection=projection)
-        )
+        plan = find_plan(model, *queries, sort=sort, limit=1, projection=projection)
+        collection, driver = self.get_collection(model), self._get_session(session)
+        if plan.pipeline is None:
+            doc = next(plan.send_one(collection, driver), None)
+            return None if doc is None else plan.parse(doc)
+        results: list[Any] = list(SyncCursor(model, plan.send(collection, driver), plan.parse))
         return results[0] if results else None
 
     def save(self, instance: ModelType, *, session: SyncSessionType = None) -> ModelType:

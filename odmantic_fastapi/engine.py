@@ -279,9 +279,12 @@ class AIOEngine(BaseEngine):
         """The first instance matching the queries, or None (``projection`` as in :meth:`find`)."""
         if not is_model_class(model):
             raise TypeError("Can only call find_one with a Model class")
-        results = await self.find(
-            model, *queries, sort=sort, limit=1, session=session, projection=projection
-        )
+        plan = find_plan(model, *queries, sort=sort, limit=1, projection=projection)
+        collection, driver = self.get_collection(model), self._get_session(session)
+        if plan.pipeline is None:
+            docs = await plan.send_one(collection, driver).to_list(1)
+            return plan.parse(docs[0]) if docs else None
+        results: list[Any] = await AIOCursor(model, plan.send(collection, driver), plan.parse)
         return results[0] if results else None
 
     async def save(self, instance: ModelType, *, session: AIOSessionType = None) -> ModelType:
