@@ -34,13 +34,16 @@ async def run_idempotent(
 ) -> JSONResponse:
     """Run ``operation`` once per (owner, key); replay its response for identical retries.
 
+    ``operation`` returns the response body ready for JSON (a
+    ``model_dump(mode="json")``), sent and stored as it is.
+
     The record is written in the request's transaction, so it exists exactly
     when the operation's effects were committed. Two retries racing each other
     conflict on the record's unique index: one commits, the other gets 409
     with Retry-After and, retried, reads the stored response.
     """
     if key is None:
-        return JSONResponse(jsonable_encoder(await operation()), status_code=status_code)
+        return JSONResponse(await operation(), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise HTTPException(
             422,
@@ -58,7 +61,7 @@ async def run_idempotent(
                 "This Idempotency-Key was used with a different request",
             )
         return JSONResponse(existing.body, status_code=existing.status_code)
-    body_out = jsonable_encoder(await operation())
+    body_out = await operation()
     await tx.save(
         IdempotencyRecord(
             owner_id=owner.id,

@@ -105,6 +105,8 @@ class AIOEngine(BaseEngine):
             return joined.get_driver_session()
         if isinstance(session, AIOSession):
             driver = session.get_driver_session()
+            if session.engine is self:
+                return driver  # started on this engine's client
         else:
             driver = session
             if isinstance(driver, SyncSession | ClientSession):

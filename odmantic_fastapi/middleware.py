@@ -18,6 +18,7 @@ and no status-decided transaction.
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import threading
 import time
@@ -260,8 +261,14 @@ class TransactionMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            await self._connection(scope, receive, send, engines)
+            state = RequestDatabase(engines, websocket=True)
+            scope[RequestDatabase.SCOPE_KEY] = state
+            async with _RequestScope(state):
+                await self.app(scope, receive, send)
             return
+        # The attempts run in this one coroutine, the app awaited right here: each
+        # coroutine level between the server and the route is one more object
+        # that every in-flight request keeps alive for the collector to scan.
         recorded: list[Message] = []
         attempt = 0
         while True:
@@ -277,70 +284,79 @@ class TransactionMiddleware:
 
             state = RequestDatabase(engines, commit_budget=self.commit_budget)
             state.attempt = attempt
-            if not await self._attempt(scope, receive_once, send, state):
+            scope[RequestDatabase.SCOPE_KEY] = state
+            scope.pop(TRANSIENT_KEY, None)
+            sender = _CommitOnStart(scope, send, state)
+            async with _RequestScope(state):
+                await self.app(scope, receive_once, sender)
+            if not sender.retry:
                 return
             await asyncio.sleep(backoff(attempt))
 
-    async def _connection(
-        self, scope: Scope, receive: Receive, send: Send, engines: Engines
-    ) -> None:
-        """A websocket: its session lasts as long as the connection, and always ends."""
-        state = RequestDatabase(engines, websocket=True)
-        scope[RequestDatabase.SCOPE_KEY] = state
-        await _run_and_close(self.app, scope, receive, send, state)
 
-    async def _attempt(
-        self, scope: Scope, receive: Receive, send: Send, state: RequestDatabase
-    ) -> bool:
-        """Run the app once; True when it must run again (a retryable write conflict)."""
-        scope[RequestDatabase.SCOPE_KEY] = state
-        scope.pop(TRANSIENT_KEY, None)
-        replaced = False
-        retry = False
+class _CommitOnStart:
+    """The ``send`` given to the app: commits or aborts when the response starts.
 
-        async def send_after_commit(message: Message) -> None:
-            nonlocal replaced, retry
-            if replaced or retry:
+    A commit that fails replaces the response with its error; a write
+    conflict on a route that may run again swallows the response (``retry``),
+    so that the middleware runs the route once more before anything is sent.
+    """
+
+    def __init__(self, scope: Scope, send: Send, state: RequestDatabase) -> None:
+        self.scope = scope
+        self.send = send
+        self.state = state
+        self.replaced = False
+        self.retry = False
+
+    async def __call__(self, message: Message) -> None:
+        if self.replaced or self.retry:
+            return
+        state = self.state
+        if message["type"] == "http.response.start":
+            failure: CommitFailed | None = None
+            try:
+                await state.finish(commit=message["status"] < 400)
+            except CommitFailed as exc:
+                failure = exc
+            if self.scope.pop(TRANSIENT_KEY, False):
+                state.transient_failure = True
+            if state.transient_failure and state.attempt < state.max_attempts:
+                self.retry = True
                 return
-            if message["type"] == "http.response.start":
-                failure: CommitFailed | None = None
-                try:
-                    await state.finish(commit=message["status"] < 400)
-                except CommitFailed as exc:
-                    failure = exc
-                if scope.pop(TRANSIENT_KEY, False):
-                    state.transient_failure = True
-                if state.transient_failure and state.attempt < state.max_attempts:
-                    retry = True
-                    return
-                if failure is not None:
-                    replaced = True
-                    await _send_json(
-                        send, failure.status, {"detail": failure.detail}, failure.headers
-                    )
-                    state.release()
-                    return
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+            if failure is not None:
+                self.replaced = True
+                await _send_json(
+                    self.send, failure.status, {"detail": failure.detail}, failure.headers
+                )
                 state.release()
+                return
+        await self.send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            state.release()
 
-        await _run_and_close(self.app, scope, receive, send_after_commit, state)
-        return retry
 
+class _RequestScope:
+    """Around one run of the app: ``state`` is the request's, and its sessions end whatever happens.
 
-async def _run_and_close(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, state: RequestDatabase
-) -> None:
-    """Run the app with ``state`` as the request's; its sessions end whatever happens."""
-    # The request's session is joined by engine calls only within this request.
-    token = current_session.set(None)
-    try:
-        await app(scope, receive, send)
-    finally:
+    A class rather than a generator-based context manager: nothing of it stays
+    suspended while the request runs.
+    """
+
+    def __init__(self, state: RequestDatabase) -> None:
+        self.state = state
+        self.token: contextvars.Token[RequestSession | None] | None = None
+
+    async def __aenter__(self) -> None:
+        # The request's session is joined by engine calls only within this request.
+        self.token = current_session.set(None)
+
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
-            await _shielded(state.close())
+            await _shielded(self.state.close())
         finally:
-            current_session.reset(token)
+            if self.token is not None:
+                current_session.reset(self.token)
 
 
 async def _send_json(
