@@ -5,7 +5,9 @@ One embedded server (``ServerProcess``) serves every contender in the same
 run, each on its own database and client:
 
 - insert 10k: ``save_all`` of 10k new models (Beanie: ``insert_many``) against
-  raw ``insert_many`` of the same 10k documents;
+  raw ``insert_many`` of the same 10k documents (the models are given the
+  documents' ids, so save_all's inserts only guess the ids are free; a side
+  measure gives save_all over ids all taken, where the upserts take over);
 - find all 10k: every document into models (raw: ``find().to_list()``);
 - find_one by id, 2k times;
 - update 2k: change one field of a found instance and ``save`` it (Beanie:
@@ -75,6 +77,9 @@ UPSERTS = "insert as bulk upserts"
 # under save_all with given ids.
 PYDANTIC_UPSERTS = "plain pydantic models as bulk upserts"
 NEW_MODELS = "save_all of new models with automatic ids"
+# New models given the ids of stored documents: save_all's inserts find the ids taken
+# and the upserts take over (what overwriting costs, against insert_many).
+TAKEN_IDS = "save_all of new models over taken ids"
 # Raw pymongo's find with every document validated by a plain pydantic model: what
 # the driver and pydantic alone cost, the floor under any ODM's find into models.
 FIND_FLOOR = "find all into plain pydantic"
@@ -270,6 +275,19 @@ class Ours(_Contender):
         await self.find_all()
         return time.perf_counter() - start
 
+    async def save_all_over_taken_ids(self, docs: list[dict[str, Any]]) -> float:
+        """Seconds for save_all of new models whose ids are all stored already (overwrites)."""
+        collection = self.engine.database.book
+        await collection.drop()
+        await collection.insert_many([dict(d) for d in docs])
+        books = [Book(**{**_fields(d), "price": d["price"] + 1}, id=d["_id"]) for d in docs]
+        gc.collect()
+        start = time.perf_counter()
+        await self.engine.save_all(books)
+        seconds = time.perf_counter() - start
+        assert await collection.count_documents({"price": {"$lt": 2}}) == 0  # all overwritten
+        return seconds
+
     async def insert_new_models(self, docs: list[dict[str, Any]]) -> float:
         """Seconds for save_all of new models as users make them (automatic ids): inserts.
 
@@ -464,6 +482,7 @@ async def _round(
         UPSERTS: [],
         PYDANTIC_UPSERTS: [],
         NEW_MODELS: [],
+        TAKEN_IDS: [],
         FIND_FLOOR: [],
         GIVEN_IDS_PAIRED: [],
         FIND_PAIRED: [],
@@ -477,6 +496,8 @@ async def _round(
         side[PYDANTIC_UPSERTS].append(await baseline.pydantic_models_as_upserts() / insert)
         insert = await baseline.time_insert_many()
         side[NEW_MODELS].append(await ours.insert_new_models(docs) / insert)
+        insert = await baseline.time_insert_many()
+        side[TAKEN_IDS].append(await ours.save_all_over_taken_ids(docs) / insert)
         find = await baseline.time_find_all()
         side[FIND_FLOOR].append(await baseline.find_all_into_pydantic() / find)
         find = await baseline.time_find_all()
@@ -485,6 +506,7 @@ async def _round(
     seconds[baseline.name][PYDANTIC_UPSERTS] = statistics.median(side[PYDANTIC_UPSERTS])
     seconds[baseline.name][FIND_FLOOR] = statistics.median(side[FIND_FLOOR])
     seconds[ours.name][NEW_MODELS] = statistics.median(side[NEW_MODELS])
+    seconds[ours.name][TAKEN_IDS] = statistics.median(side[TAKEN_IDS])
     seconds[ours.name][GIVEN_IDS_PAIRED] = statistics.median(side[GIVEN_IDS_PAIRED])
     seconds[ours.name][FIND_PAIRED] = statistics.median(side[FIND_PAIRED])
     for contender in order:
@@ -504,6 +526,7 @@ async def _measure(
     times[BASELINE][PYDANTIC_UPSERTS] = []
     times[BASELINE][FIND_FLOOR] = []
     times[Ours.name][NEW_MODELS] = []
+    times[Ours.name][TAKEN_IDS] = []
     times[Ours.name][GIVEN_IDS_PAIRED] = []
     times[Ours.name][FIND_PAIRED] = []
     for contender in contenders:
@@ -540,6 +563,7 @@ def run(quick: bool) -> dict[str, Any]:
     upserts_ratio = statistics.median(times[BASELINE].pop(UPSERTS))
     pydantic_upserts_ratio = statistics.median(times[BASELINE].pop(PYDANTIC_UPSERTS))
     new_models_ratio = statistics.median(times[Ours.name].pop(NEW_MODELS))
+    taken_ids_ratio = statistics.median(times[Ours.name].pop(TAKEN_IDS))
     given_ids_paired = statistics.median(times[Ours.name].pop(GIVEN_IDS_PAIRED))
     find_paired = statistics.median(times[Ours.name].pop(FIND_PAIRED))
     contenders: dict[str, Any] = {}
@@ -574,6 +598,8 @@ def run(quick: bool) -> dict[str, Any]:
         "paired": {"insert": given_ids_paired, "find all": find_paired},
         # save_all of new models with automatic ids (inserts), over insert_many's time.
         "save_all_new_models_over_insert_many": new_models_ratio,
+        # save_all of new models given the ids of stored documents, over insert_many's time.
+        "save_all_over_taken_ids_over_insert_many": taken_ids_ratio,
     }
 
 
@@ -600,6 +626,8 @@ def main() -> None:
     print(f"raw find into plain pydantic / raw find: {floor:.2f}x")
     new_models = results["save_all_new_models_over_insert_many"]
     print(f"save_all of new models with automatic ids / insert_many: {new_models:.2f}x")
+    taken = results["save_all_over_taken_ids_over_insert_many"]
+    print(f"save_all of new models over taken ids (overwrites) / insert_many: {taken:.2f}x")
     print(f"written to {path}")
 
 

@@ -523,14 +523,21 @@ def _history_lost() -> CommandError:
 
 
 def _is_replacement(ctx: Context) -> bool:
-    """Whether the command's update is a whole replacement document (a 'replace' event)."""
+    """Whether the statement being run writes a whole replacement document (a 'replace' event).
+
+    Only that statement's update counts: a bulk write may mix replacements
+    and operator updates, and looking at all of them for every write made a
+    command of n statements cost n squared.
+    """
     if ctx.name == "update":
         updates = ctx.cmd.get("updates")
-        specs = [u.get("u") for u in updates if isinstance(u, Mapping)] if updates else []
+        index = ctx.statement
+        if not isinstance(updates, list) or not 0 <= index < len(updates):
+            return False
+        statement = updates[index]
+        spec = statement.get("u") if isinstance(statement, Mapping) else None
     elif ctx.name.lower() == "findandmodify":
-        specs = [ctx.cmd.get("update")]
+        spec = ctx.cmd.get("update")
     else:
         return False
-    return bool(specs) and all(
-        isinstance(s, Mapping) and not any(str(k).startswith("$") for k in s) for s in specs
-    )
+    return isinstance(spec, Mapping) and not any(str(k).startswith("$") for k in spec)

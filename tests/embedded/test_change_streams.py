@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import IndexModel, MongoClient
+from pymongo import IndexModel, MongoClient, ReplaceOne, UpdateOne
 from pymongo.change_stream import ChangeStream
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -92,6 +92,24 @@ def test_insert_update_replace_delete_drop_and_invalidate(coll: Collection[Doc])
     assert delete["documentKey"] == {"_id": 1} and "fullDocument" not in delete
     assert drop["ns"] == ns
     assert [e["clusterTime"] for e in events] == sorted(e["clusterTime"] for e in events)
+
+
+def test_each_statement_of_a_bulk_write_is_a_replace_or_an_update_of_its_own(
+    coll: Collection[Doc],
+) -> None:
+    coll.insert_many([{"_id": i, "a": i} for i in range(4)])
+    with coll.watch(max_await_time_ms=50) as stream:
+        coll.bulk_write(
+            [
+                ReplaceOne({"_id": 0}, {"b": 0}),
+                UpdateOne({"_id": 1}, {"$set": {"a": 10}}),
+                ReplaceOne({"_id": 2}, {"b": 2}),
+                UpdateOne({"_id": 3}, [{"$set": {"a": 30}}]),
+            ]
+        )
+        events = take(stream, 4)
+    assert ops(events) == ["replace", "update", "replace", "update"]
+    assert [e["documentKey"]["_id"] for e in events] == [0, 1, 2, 3]
 
 
 def test_rename_invalidates_the_source_stream(

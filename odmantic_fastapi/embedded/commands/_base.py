@@ -76,6 +76,9 @@ class Context:
     catalog_events: int = 0
     # A retryable write's statement results not journalled yet, by statement index.
     statement_results: dict[int, Any] = field(default_factory=dict)
+    # The index of the write statement being run (-1 before the first): what a
+    # change event of the write describes is that statement's, not the command's.
+    statement: int = -1
 
     @property
     def write_set(self) -> WriteSet | None:

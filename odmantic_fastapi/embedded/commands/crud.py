@@ -129,6 +129,7 @@ async def _run_statements(
                 await turns.tick()
                 if not isinstance(statement, dict):
                     raise CommandError(14, f"{what} must be objects")
+                ctx.statement = index
                 result = await run(index, statement)
             except CommandError as exc:
                 if _is_fatal(ctx, exc):
