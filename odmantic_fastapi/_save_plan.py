@@ -176,6 +176,14 @@ class SaveBatch:
         """Whether the bulk write tries inserts of given ids (see ``SaveWrite.guess``)."""
         return any(write.guess for write in self.writes)
 
+    def head(self, count: int) -> "SaveBatch":
+        """The batch's first ``count`` writes, as a batch of their own."""
+        return SaveBatch(self.model, self.writes[:count], self.operations[:count])
+
+    def tail(self, start: int) -> "SaveBatch":
+        """The batch's writes from ``start`` on, as a batch of their own."""
+        return SaveBatch(self.model, self.writes[start:], self.operations[start:])
+
     def as_upserts(self, start: int = 0) -> "SaveBatch":
         """The batch's writes from ``start`` on, each guessed insert turned into its upsert."""
         writes = self.writes[start:]
@@ -367,6 +375,11 @@ def _write_one_steps(
     write.check(result)
 
 
+# A batch guessing inserts sends this many first: when the ids turn out to be taken,
+# the server has decoded only these before the upserts take over.
+_FIRST_GUESSES = 64
+
+
 def _bulk_steps(
     batch: SaveBatch,
     collection: Any,
@@ -376,29 +389,43 @@ def _bulk_steps(
 ) -> Steps[None]:
     """One bulk write; where it tried inserts of given ids, the upserts after the first failure.
 
-    The guessed inserts go in an ordered bulk write whatever ``ordered`` asks:
-    it stops at the first write error, and from that write on the rest of the
-    batch is sent again, guessed inserts turned into upserts, in the order
+    The guessed inserts go in ordered bulk writes whatever ``ordered`` asks:
+    they stop at the first write error, and from that write on the rest of
+    the batch is sent again, guessed inserts turned into upserts, in the order
     asked for. So the outcome is the upserts' (a write failing for another
-    reason fails again, the same way), and a batch whose ids are all taken
-    costs one failed insert more, not one per instance.
+    reason fails again, the same way). A large batch sends its first
+    ``_FIRST_GUESSES`` writes on their own: a batch whose ids are all taken
+    then costs one small failed bulk write more, not the whole batch twice.
     """
     probing = batch.guesses
-    try:
-        yield partial(
-            collection.bulk_write, batch.operations, ordered=ordered or probing, session=driver
-        )
-    except pymongo.errors.BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if not probing or not errors:
-            raise batch.bulk_failed(exc, ordered or probing, txn) from exc
-        first = min(int(error["index"]) for error in errors)
-        for write in batch.writes[:first]:
+    pending = batch
+    if probing and len(batch.writes) > 2 * _FIRST_GUESSES:
+        pending = batch.head(_FIRST_GUESSES)
+    sent = 0
+    while True:
+        try:
+            yield partial(
+                collection.bulk_write,
+                pending.operations,
+                ordered=ordered or probing,
+                session=driver,
+            )
+        except pymongo.errors.BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not probing or not errors:
+                raise pending.bulk_failed(exc, ordered or probing, txn) from exc
+            first = min(int(error["index"]) for error in errors)
+            for write in pending.writes[:first]:
+                write.succeeded(txn)
+            rest = batch.as_upserts(sent + first)
+            yield from _bulk_steps(rest, collection, driver, txn, ordered)
+            return
+        for write in pending.writes:
             write.succeeded(txn)
-        yield from _bulk_steps(batch.as_upserts(first), collection, driver, txn, ordered)
-        return
-    for write in batch.writes:
-        write.succeeded(txn)
+        sent += len(pending.writes)
+        if sent == len(batch.writes):
+            return
+        pending = batch.tail(sent)
 
 
 def delete_steps(instance: Model, collection: Any, session: WriteSession) -> Steps[None]:

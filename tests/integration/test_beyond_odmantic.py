@@ -252,6 +252,43 @@ async def test_a_unique_clash_after_a_taken_id_fails_as_the_upserts_would(
     assert (last.__fields_modified__ == set()) is (not ordered)
 
 
+@pytest.mark.parametrize("taken_at", [10, 150])
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_large_batch_overwrites_a_taken_id_wherever_it_sits(
+    aio_engine: AIOEngine, taken_at: int, ordered: bool
+) -> None:
+    """Large batches try their first inserts on their own; the id may be taken before or after."""
+    stored = owner("stored")
+    await aio_engine.save(stored)
+    batch = [Owner(id=bson.ObjectId(), name=f"n{i}", email=f"n{i}@example.com") for i in range(200)]
+    batch[taken_at] = with_id_of(stored, "renamed")
+    batch[100] = owner("automatic")  # an insert of its own: sent twice, it would fail
+    await aio_engine.save_all(batch, ordered=ordered)
+    names = {o.name for o in await aio_engine.find(Owner)}
+    assert names == {instance.name for instance in batch}
+    assert all(instance.__fields_modified__ == set() for instance in batch)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_unique_clash_late_in_a_large_batch_fails_as_the_upserts_would(
+    aio_engine: AIOEngine, ordered: bool
+) -> None:
+    await aio_engine.configure_database([Owner])
+    taken = owner("taken")
+    await aio_engine.save(taken)
+    batch = [Owner(id=bson.ObjectId(), name=f"n{i}", email=f"n{i}@example.com") for i in range(200)]
+    batch[150] = Owner(id=bson.ObjectId(), name="clash", email=taken.email)
+    batch[100] = Owner(name="n100", email="n100@example.com")  # an automatic id: a plain insert
+    with pytest.raises(DuplicateKeyError) as caught:
+        await aio_engine.save_all(batch, ordered=ordered)
+    assert caught.value.instance is batch[150]
+    written = {o.name for o in await aio_engine.find(Owner)} - {"taken"}
+    before, after = {f"n{i}" for i in range(150)}, {f"n{i}" for i in range(151, 200)}
+    assert written == (before if ordered else before | after)
+    assert all(instance.__fields_modified__ == set() for instance in batch[:150])
+    assert all((instance.__fields_modified__ == set()) is (not ordered) for instance in batch[151:])
+
+
 async def test_a_transaction_saving_taken_ids_upserts_and_commits(aio_engine: AIOEngine) -> None:
     """Inside a transaction a failed insert would abort it: there the upserts go at once."""
     ann, bob = owner("ann"), owner("bob")
