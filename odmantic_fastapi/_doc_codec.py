@@ -62,8 +62,10 @@ def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
     Python after-validator that enforces it is dropped; the post-init hook that
     marks a new instance as entirely modified is dropped for ``cls`` itself,
     since a parsed document starts with nothing modified, and its primary
-    field reads the document's ``_id``. Everything else is validated exactly
-    as for user input.
+    field reads the document's ``_id``. A field whose key a document must hold
+    although a default factory could fill it (``is_required_in_doc``) loses the
+    factory, so that pydantic-core itself refuses a document without the key.
+    Everything else is validated exactly as for user input.
     """
     if isinstance(schema, dict):
         if (
@@ -80,6 +82,12 @@ def _without_redundant_checks(schema: Any, cls: type[Any]) -> Any:
                 # Documents hold the primary key as "_id": read it there, with no renaming copy.
                 # (Nested models keep their own validators, which pydantic-core reuses.)
                 fields[primary] = {**fields[primary], "validation_alias": "_id"}
+            codec = cls.__dict__.get("__doc_codec__")
+            required = {codec.field_of_key[key] for key in codec.required_keys} if codec else set()
+            for name in required & fields.keys():
+                inner = fields[name].get("schema", {})
+                if inner.get("type") == "default" and "default_factory" in inner:
+                    fields[name] = {**fields[name], "schema": inner["schema"]}
         return copied
     if isinstance(schema, list):
         return [_without_redundant_checks(item, cls) for item in schema]

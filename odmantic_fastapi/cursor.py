@@ -66,8 +66,8 @@ def _parse_all(model: type[Any], parse: Callable[[Any], Any], raw: list[Any]) ->
     """All of a find's documents as instances, validated in one call; None: parse one by one.
 
     Only for what ``model_validate_doc``'s fast path would take, document by
-    document (plain dicts with every required key, of a class whose documents
-    are validation input as they are), and only when ``parse`` is that method,
+    document (plain dicts, of a class whose documents are validation input as
+    they are; the validator refuses a missing key), and only when ``parse`` is that method,
     not overridden. Any invalid document sends the whole list back to the
     per-document path, which reports it as it always does. The instances all
     stay alive, so the garbage collector is paused meanwhile (see ``_gc_pause``).
@@ -79,8 +79,7 @@ def _parse_all(model: type[Any], parse: Callable[[Any], Any], raw: list[Any]) ->
     ):
         return None
     codec = model.__doc_codec__
-    required = codec.required_keys
-    if not codec.direct or not all(type(doc) is dict and doc.keys() >= required for doc in raw):
+    if not codec.direct or not all(type(doc) is dict for doc in raw):
         return None
     validator = codec.list_validator
     if validator is None:

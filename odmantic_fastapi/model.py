@@ -303,9 +303,10 @@ class _BaseODMModel(BaseModel):
         """
         codec = cls.__doc_codec__
         validator = codec.validator or cls._doc_validator()
-        if codec.direct and type(raw_doc) is dict and raw_doc.keys() >= codec.required_keys:
-            # The hot path: pydantic-core reads the document as it is. A failure
-            # goes through the general path below, which reports it ODMantic's way.
+        if codec.direct and type(raw_doc) is dict:
+            # The hot path: pydantic-core reads the document as it is (and refuses
+            # one without a key it must hold, see doc_validator). A failure goes
+            # through the general path below, which reports it ODMantic's way.
             try:
                 parsed: Self = validator.validate_python(raw_doc)
             except ValidationError:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import field_validator
 
-from odmantic_fastapi import AIOEngine, Model, SyncEngine
+from odmantic_fastapi import AIOEngine, Field, Model, SyncEngine
 from odmantic_fastapi.cursor import AIOCursor, SyncCursor
 from odmantic_fastapi.exceptions import DocumentParsingError
 
@@ -93,6 +93,25 @@ async def test_an_awaited_find_reports_a_missing_key_among_many_as_alone(
     with pytest.raises(DocumentParsingError) as alone:
         Shouty.model_validate_doc(await collection.find_one({"level": 2}))
     assert str(among_many.value) == str(alone.value)
+
+
+class Tagged(Model):
+    name: str
+    tags: list[str] = Field(default_factory=list)
+
+
+async def test_an_awaited_find_refuses_a_key_only_a_default_factory_could_fill(
+    aio_engine: AIOEngine,
+) -> None:
+    """As ODMantic: a stored document must hold such a key, among many as alone."""
+    collection = aio_engine.get_collection(Tagged)
+    await collection.insert_many([{"name": "a", "tags": []}, {"name": "b"}])
+    with pytest.raises(DocumentParsingError) as among_many:
+        await aio_engine.find(Tagged)
+    with pytest.raises(DocumentParsingError) as alone:
+        Tagged.model_validate_doc(await collection.find_one({"name": "b"}))
+    assert str(among_many.value) == str(alone.value)
+    assert "tags" in str(alone.value)
 
 
 class Counted(Model):
