@@ -11,6 +11,15 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
+from odmantic_fastapi.embedded import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """A server process for one module's tests alone: the shared server cannot be killed or timed."""
+    with ServerProcess() as process:
+        yield process
+
 
 @pytest.fixture
 def db(mongodb_url: str, mongodb_database_name: str) -> Iterator[Database[dict[str, Any]]]:

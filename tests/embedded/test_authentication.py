@@ -5,11 +5,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from odmantic_fastapi.embedded import ServerProcess
 from odmantic_fastapi.embedded.auth import USERS_ENVIRONMENT_VARIABLE
+
+from ._process import connect
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +19,8 @@ def server() -> Iterator[ServerProcess]:
         yield process
 
 
-def _client(url: str, **options: Any) -> MongoClient[dict[str, Any]]:
-    return MongoClient(url, serverSelectionTimeoutMS=5000, **options)
-
-
 def test_a_user_with_the_right_password_can_work(server: ServerProcess) -> None:
-    client = _client(server.url, username="alice", password="s3cret,pw")
+    client = connect(server.url, username="alice", password="s3cret,pw")
     client.app.items.insert_one({"_id": 1})
     assert client.app.items.find_one() == {"_id": 1}
     assert client.admin.command("connectionStatus")["ok"] == 1.0
@@ -32,7 +29,7 @@ def test_a_user_with_the_right_password_can_work(server: ServerProcess) -> None:
 
 def test_a_wrong_password_or_unknown_user_fails_to_authenticate(server: ServerProcess) -> None:
     for username, password in (("alice", "wrong"), ("mallory", "s3cret,pw")):
-        client = _client(server.url, username=username, password=password)
+        client = connect(server.url, username=username, password=password)
         with pytest.raises(OperationFailure) as info:
             client.admin.command("ping")
         assert info.value.code == 18
@@ -40,7 +37,7 @@ def test_a_wrong_password_or_unknown_user_fails_to_authenticate(server: ServerPr
 
 
 def test_without_credentials_only_the_handshake_is_answered(server: ServerProcess) -> None:
-    client = _client(server.url)
+    client = connect(server.url)
     assert client.admin.command("hello")["ok"] == 1.0
     for attempt in (
         lambda: client.admin.command("ping"),
@@ -62,7 +59,7 @@ def test_users_can_come_from_the_environment(tmp_path: Any) -> None:
     finally:
         del os.environ[USERS_ENVIRONMENT_VARIABLE]
     try:
-        client = _client(url, username="bob", password="hunter2")
+        client = connect(url, username="bob", password="hunter2")
         client.app.c.insert_one({"_id": 1})
         assert client.app.c.count_documents({}) == 1
         client.close()

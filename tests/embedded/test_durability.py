@@ -4,30 +4,25 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import bson
 import pytest
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from odmantic_fastapi.embedded import ServerProcess
 
+from ._process import connect
 from ._wire import raw_command
-
-
-def _client(url: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(url, serverSelectionTimeoutMS=5000, retryWrites=True)
 
 
 def test_data_survives_a_clean_restart(tmp_path: Path) -> None:
     with ServerProcess(data_dir=tmp_path) as server:
-        client = _client(server.url)
+        client = connect(server.url)
         client.app.items.insert_many([{"_id": i} for i in range(100)])
         client.app.items.create_index("x")
         client.close()
     with ServerProcess(data_dir=tmp_path) as server:
-        client = _client(server.url)
+        client = connect(server.url)
         assert client.app.items.count_documents({}) == 100
         assert "x_1" in client.app.items.index_information()
         client.close()
@@ -42,7 +37,7 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path) -> None
     stop = threading.Event()
 
     def writer() -> None:
-        client = _client(url)
+        client = connect(url)
         i = 0
         try:
             while not stop.is_set():
@@ -55,7 +50,7 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path) -> None
             client.close()
 
     def transfers() -> None:
-        client = _client(url)
+        client = connect(url)
         n = 0
         try:
             while not stop.is_set():
@@ -82,7 +77,7 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path) -> None
     assert acknowledged and committed_txns
 
     with ServerProcess(data_dir=tmp_path) as restarted:
-        client = _client(restarted.url)
+        client = connect(restarted.url)
         present = {d["_id"] for d in client.app.items.find()}
         assert set(acknowledged) <= present
         ledger = {d["_id"] for d in client.app.ledger.find()}
@@ -109,7 +104,7 @@ def test_retried_write_after_restart_is_not_applied_twice(tmp_path: Path) -> Non
     with ServerProcess(data_dir=tmp_path) as server:
         second = raw_command(server.url, command)
         assert second["ok"] == 1.0 and second["n"] == 1
-        client = _client(server.url)
+        client = connect(server.url)
         assert client.app.acct.find_one({"_id": 1})["n"] == 1
         client.close()
 

@@ -22,12 +22,6 @@ from odmantic_fastapi.embedded import ServerProcess
 SLOW = {"$expr": {"$gte": [{"$reduce": {"input": {"$range": [0, 20000]}, "initialValue": 0, "in": {"$add": ["$$value", "$$this"]}}}, 0]}}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess() as process:
-        yield process
-
-
 @pytest.fixture
 def db(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Database[Any]]:
     client: MongoClient[dict[str, Any]] = MongoClient(server.url)

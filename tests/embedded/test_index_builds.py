@@ -13,28 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from odmantic_fastapi.embedded import ServerProcess
 
+from ._process import connect
+
 DOCUMENTS = 20_000  # well over what is built in one go (4,096)
-
-
-def _client(url: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(url, serverSelectionTimeoutMS=10_000)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess() as process:
-        yield process
 
 
 @pytest.fixture
 def coll(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Collection[Any]]:
-    client = _client(server.url)
+    client = connect(server.url)
     collection = client.builds[request.node.name[:50]]
     collection.insert_many([{"_id": i, "k": i % 1_000, "u": i} for i in range(DOCUMENTS)])
     try:
@@ -88,12 +79,12 @@ def test_a_unique_build_refuses_a_duplicate_and_leaves_no_index(coll: Collection
 
 def test_an_index_built_in_steps_survives_a_restart(tmp_path: Path) -> None:
     with ServerProcess(data_dir=tmp_path) as first:
-        client = _client(first.url)
+        client = connect(first.url)
         client.app.c.insert_many([{"_id": i, "k": -i} for i in range(DOCUMENTS)])
         client.app.c.create_index("k")
         client.close()
     with ServerProcess(data_dir=tmp_path) as second:
-        client = _client(second.url)
+        client = connect(second.url)
         assert "k_1" in client.app.c.index_information()
         found = list(client.app.c.find({"k": {"$gt": -3}}).hint("k_1"))
         assert sorted(d["_id"] for d in found) == [0, 1, 2]
@@ -103,7 +94,7 @@ def test_an_index_built_in_steps_survives_a_restart(tmp_path: Path) -> None:
 def test_a_rename_during_a_build_leaves_memory_and_journal_agreeing(tmp_path: Path) -> None:
     outcome: list[BaseException | None] = []
     with ServerProcess(data_dir=tmp_path) as first:
-        client = _client(first.url)
+        client = connect(first.url)
         client.app.c.insert_many([{"_id": i, "k": -i} for i in range(DOCUMENTS * 2)])
 
         def build() -> None:
@@ -126,7 +117,7 @@ def test_a_rename_during_a_build_leaves_memory_and_journal_agreeing(tmp_path: Pa
     # The rename came between two slices (175, no index anywhere) or after the build.
     assert error is None or (isinstance(error, OperationFailure) and error.code == 175)
     with ServerProcess(data_dir=tmp_path) as second:
-        client = _client(second.url)
+        client = connect(second.url)
         assert sorted(client.app.list_collection_names()) == names_before == ["d"]
         assert sorted(client.app.d.index_information()) == before
         client.close()

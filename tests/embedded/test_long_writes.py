@@ -17,29 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from odmantic_fastapi.embedded import ServerProcess
 
+from ._process import connect
+
 # Big enough that each command below ran for a second or more on the event loop.
 DOCUMENTS = 30_000
 
 
-def _client(url: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(url, serverSelectionTimeoutMS=10_000)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess() as process:
-        yield process
-
-
 @pytest.fixture
 def coll(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Collection[Any]]:
-    client = _client(server.url)
+    client = connect(server.url)
     name = f"long_{request.node.name}".replace("[", "_").replace("]", "")[:60]
     collection = client[name].c
     collection.insert_many(
@@ -54,7 +45,7 @@ def coll(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Coll
 
 def _pings_during(url: str, work: Callable[[], Any]) -> tuple[int, float]:
     """How many pings another client completed while ``work`` ran, and the slowest one."""
-    client = _client(url)
+    client = connect(url)
     client.admin.command("ping")
     done = threading.Event()
     pings: list[float] = []
@@ -121,7 +112,7 @@ def test_a_restart_rebuilds_what_interleaved_writes_left(tmp_path: Path) -> None
     server = ServerProcess(data_dir=tmp_path)
     url = server.start()
     try:
-        client = _client(url)
+        client = connect(url)
         coll = client.app.c
         coll.insert_many([{"_id": i, "n": 0, "touched": 0} for i in range(DOCUMENTS)])
         done = threading.Event()
@@ -129,7 +120,7 @@ def test_a_restart_rebuilds_what_interleaved_writes_left(tmp_path: Path) -> None
 
         def touch() -> None:
             nonlocal touches
-            other = _client(url)
+            other = connect(url)
             i = 0
             while not done.is_set():
                 # Documents the long update has written, and ones it has yet to write.
@@ -154,7 +145,7 @@ def test_a_restart_rebuilds_what_interleaved_writes_left(tmp_path: Path) -> None
         client.close()
         server.kill()
         url = server.start()
-        client = _client(url)
+        client = connect(url)
         assert list(client.app.c.find().sort("_id", 1)) == before
         client.close()
     finally:
@@ -176,7 +167,7 @@ def test_dropping_the_collection_ends_a_long_update(
 
     thread = threading.Thread(target=update)
     thread.start()
-    dropper = _client(server.url)
+    dropper = connect(server.url)
     time.sleep(0.2)
     dropper[coll.database.name].drop_collection("c")
     thread.join()
@@ -199,12 +190,12 @@ def test_a_restart_rebuilds_what_a_long_retryable_insert_and_other_writes_left(
     server = ServerProcess(data_dir=tmp_path)
     url = server.start()
     try:
-        client = _client(url)
+        client = connect(url)
         started = threading.Event()
         done = threading.Event()
 
         def upsert() -> None:
-            other = _client(url)
+            other = connect(url)
             started.wait()
             i = 0
             while not done.is_set():
@@ -231,7 +222,7 @@ def test_a_restart_rebuilds_what_a_long_retryable_insert_and_other_writes_left(
         client.close()
         server.kill()
         url = server.start()
-        client = _client(url)
+        client = connect(url)
         assert list(client.app.c.find().sort("_id", 1)) == before
         client.close()
     finally:

@@ -21,17 +21,13 @@ from typing import Any
 
 import bson
 import pytest
-from pymongo import MongoClient
 
 from odmantic_fastapi.embedded import ServerProcess
 
+from ._process import connect
 from ._wire import raw_command
 
 DOCUMENTS = 40_000
-
-
-def _client(url: str) -> MongoClient[dict[str, Any]]:
-    return MongoClient(url, serverSelectionTimeoutMS=10_000)
 
 
 def _insert(documents: list[dict[str, Any]], txn_number: int = 1) -> dict[str, Any]:
@@ -55,7 +51,7 @@ def server() -> Iterator[ServerProcess]:
 def test_other_writers_are_served_while_a_large_retryable_insert_runs(
     server: ServerProcess,
 ) -> None:
-    big, other = _client(server.url), _client(server.url)
+    big, other = connect(server.url), connect(server.url)
     other.app.other.insert_one({"warm": True})
     finished: list[tuple[float, float]] = []
     done = threading.Event()
@@ -87,7 +83,7 @@ def test_other_writers_are_served_while_a_large_retryable_insert_runs(
 def test_a_retry_after_write_errors_runs_only_the_statements_that_had_not_run(
     server: ServerProcess,
 ) -> None:
-    client = _client(server.url)
+    client = connect(server.url)
     client.app.c.insert_one({"_id": 500})
     command = _insert([{"_id": i} for i in range(1_000)])
     first = raw_command(server.url, command)
@@ -105,7 +101,7 @@ def test_a_retry_after_write_errors_runs_only_the_statements_that_had_not_run(
 def test_a_retry_while_the_first_attempt_runs_waits_for_its_reply(
     server: ServerProcess,
 ) -> None:
-    client = _client(server.url)
+    client = connect(server.url)
     command = _insert([{"_id": i} for i in range(DOCUMENTS)])
     replies: list[dict[str, Any]] = []
     first = threading.Thread(target=lambda: replies.append(raw_command(server.url, command)))
@@ -127,7 +123,7 @@ def test_a_retry_after_kill_9_mid_insert_inserts_each_document_once(tmp_path: Pa
     server = ServerProcess(data_dir=tmp_path)
     server.start()
     try:
-        client = _client(server.url)
+        client = connect(server.url)
         sender = threading.Thread(target=lambda: _ignore_errors(server.url, command))
         sender.start()
         while client.app.c.estimated_document_count() < DOCUMENTS // 4:
@@ -138,7 +134,7 @@ def test_a_retry_after_kill_9_mid_insert_inserts_each_document_once(tmp_path: Pa
     finally:
         server.stop()
     with ServerProcess(data_dir=tmp_path) as restarted:
-        client = _client(restarted.url)
+        client = connect(restarted.url)
         kept = client.app.c.count_documents({})
         assert 0 < kept < DOCUMENTS, kept  # the kill came mid-command
         retried = raw_command(restarted.url, command)
