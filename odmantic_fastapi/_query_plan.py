@@ -149,14 +149,7 @@ class FindPlan:
         """The driver cursor (or, on motor, a coroutine of one) for this find."""
         if self.pipeline is not None:
             return collection.aggregate(self.pipeline, session=session)
-        return collection.find(
-            self.query,
-            self.projection,
-            sort=list(self.sort.items()) if self.sort else None,
-            skip=self.skip,
-            limit=self.limit or 0,
-            session=session,
-        )
+        return self._find(collection, session, self.limit or 0)
 
     def send_one(self, collection: Any, session: Any) -> Any:
         """The driver cursor of the first document only (no pipeline): one batch, closed.
@@ -165,12 +158,15 @@ class FindPlan:
         single batch and keeps no cursor. Read with ``to_list(1)`` (async) or
         ``next`` (sync), it spares a single lookup the cursor objects of ours.
         """
+        return self._find(collection, session, -1)
+
+    def _find(self, collection: Any, session: Any, limit: int) -> Any:
         return collection.find(
             self.query,
             self.projection,
             sort=list(self.sort.items()) if self.sort else None,
             skip=self.skip,
-            limit=-1,
+            limit=limit,
             session=session,
         )
 
