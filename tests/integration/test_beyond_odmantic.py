@@ -252,6 +252,13 @@ async def test_a_unique_clash_after_a_taken_id_fails_as_the_upserts_would(
     assert (last.__fields_modified__ == set()) is (not ordered)
 
 
+def owners_with_given_ids(count: int) -> list[Owner]:
+    """New owners n0, n1... whose ids were given, so that save_all only guesses they are free."""
+    return [
+        Owner(id=bson.ObjectId(), name=f"n{i}", email=f"n{i}@example.com") for i in range(count)
+    ]
+
+
 @pytest.mark.parametrize("taken_at", [10, 150])
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_a_large_batch_overwrites_a_taken_id_wherever_it_sits(
@@ -260,7 +267,7 @@ async def test_a_large_batch_overwrites_a_taken_id_wherever_it_sits(
     """Large batches try their first inserts on their own; the id may be taken before or after."""
     stored = owner("stored")
     await aio_engine.save(stored)
-    batch = [Owner(id=bson.ObjectId(), name=f"n{i}", email=f"n{i}@example.com") for i in range(200)]
+    batch = owners_with_given_ids(200)
     batch[taken_at] = with_id_of(stored, "renamed")
     batch[100] = owner("automatic")  # an insert of its own: sent twice, it would fail
     await aio_engine.save_all(batch, ordered=ordered)
@@ -276,7 +283,7 @@ async def test_a_unique_clash_late_in_a_large_batch_fails_as_the_upserts_would(
     await aio_engine.configure_database([Owner])
     taken = owner("taken")
     await aio_engine.save(taken)
-    batch = [Owner(id=bson.ObjectId(), name=f"n{i}", email=f"n{i}@example.com") for i in range(200)]
+    batch = owners_with_given_ids(200)
     batch[150] = Owner(id=bson.ObjectId(), name="clash", email=taken.email)
     batch[100] = Owner(name="n100", email="n100@example.com")  # an automatic id: a plain insert
     with pytest.raises(DuplicateKeyError) as caught:

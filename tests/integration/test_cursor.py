@@ -1,7 +1,6 @@
 """Cursors: what find and aggregate return, awaited, iterated, and iterated again."""
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 from pydantic import field_validator
@@ -129,16 +128,6 @@ class Counted(Model):
 
 
 COLLECTOR_STATES: list[bool] = []
-
-
-@pytest.fixture
-def collector_enabled() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    COLLECTOR_STATES.clear()
-    yield
-    if not was:
-        gc.disable()
 
 
 async def test_a_large_find_parses_with_the_collector_paused_then_resumes_it(

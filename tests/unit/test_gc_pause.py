@@ -1,20 +1,10 @@
 """The collector pause around large saves and finds: paused only for large work, always restored."""
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 
 from odmantic_fastapi._gc_pause import PAUSE_FROM, paused_collector
-
-
-@pytest.fixture
-def collector_enabled() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    if not was:
-        gc.disable()
 
 
 def test_small_work_runs_with_the_collector_as_it_is(collector_enabled: None) -> None:

@@ -1,7 +1,6 @@
 """The save plan: what save_all writes for many instances, planned without a server."""
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 from pymongo import InsertOne, UpdateOne
@@ -13,15 +12,6 @@ from odmantic_fastapi._save_plan import plan_saves
 class Book(Model):
     title: str
     year: int
-
-
-@pytest.fixture
-def collector_enabled() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    if not was:
-        gc.disable()
 
 
 def test_a_large_plan_leaves_an_enabled_collector_enabled(collector_enabled: None) -> None:
