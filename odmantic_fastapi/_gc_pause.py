@@ -1,12 +1,13 @@
 """A pause of the cyclic garbage collector around work that only allocates what stays alive.
 
-Saving or reading thousands of models allocates several objects per model
-(documents, instances, the driver's operations), all reachable until the
-work is done. Collections in the middle find no garbage among them: they only
-promote them, generation after generation, and soon trigger a full
-collection, whose cost grows with the application's whole heap rather than
-with the work. Measured on 10,000 models, that was about a third of the
-client's CPU in ``save_all``, and more in ``find`` when the heap was large.
+Saving thousands of models allocates several objects per model (documents,
+instances, the driver's operations), all reachable until the work is done.
+Collections in the middle find no garbage among them: they only promote
+them, generation after generation, and soon trigger a full collection, whose
+cost grows with the application's whole heap rather than with the work.
+Measured on 10,000 models, that was about a third of the client's CPU in
+``save_all``. A find is not paused: it parses a batch at a time (see
+``cursor._parse_all``).
 """
 
 import contextlib

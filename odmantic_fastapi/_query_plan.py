@@ -145,11 +145,17 @@ class FindPlan:
     pipeline: list[dict[str, Any]] | None
     parse: Parser
 
-    def send(self, collection: Any, session: Any) -> Any:
-        """The driver cursor (or, on motor, a coroutine of one) for this find."""
+    def send(self, collection: Any, session: Any, batch_size: int = 0) -> Any:
+        """The driver cursor (or, on motor, a coroutine of one) for this find.
+
+        ``batch_size`` 0 leaves batches to the server (101 documents, then up
+        to 16 MiB); the async engine asks for smaller ones to parse while
+        the next is fetched (see ``cursor.PARSE_BATCH``).
+        """
         if self.pipeline is not None:
-            return collection.aggregate(self.pipeline, session=session)
-        return self._find(collection, session, self.limit or 0)
+            batching = {"batchSize": batch_size} if batch_size else {}
+            return collection.aggregate(self.pipeline, session=session, **batching)
+        return self._find(collection, session, self.limit or 0, batch_size)
 
     def send_one(self, collection: Any, session: Any) -> Any:
         """The driver cursor of the first document only (no pipeline): one batch, closed.
@@ -158,15 +164,16 @@ class FindPlan:
         single batch and keeps no cursor. Read with ``to_list(1)`` (async) or
         ``next`` (sync), it spares a single lookup the cursor objects of ours.
         """
-        return self._find(collection, session, -1)
+        return self._find(collection, session, -1, 0)
 
-    def _find(self, collection: Any, session: Any, limit: int) -> Any:
+    def _find(self, collection: Any, session: Any, limit: int, batch_size: int) -> Any:
         return collection.find(
             self.query,
             self.projection,
             sort=list(self.sort.items()) if self.sort else None,
             skip=self.skip,
             limit=limit,
+            batch_size=batch_size,
             session=session,
         )
 

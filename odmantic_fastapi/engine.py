@@ -47,7 +47,7 @@ from .change_stream import (
     FullDocumentBeforeChange,
     watch_options,
 )
-from .cursor import AIOCursor, SyncCursor
+from .cursor import PARSE_BATCH, AIOCursor, SyncCursor
 from .model import Model
 from .query import QueryDictBool, _to_bson
 from .reference import LazyReference
@@ -237,8 +237,8 @@ class AIOEngine(BaseEngine):
             DocumentParsingError: a document could not be parsed into the model.
         """
         plan = find_plan(model, *queries, sort=sort, skip=skip, limit=limit, projection=projection)
-        cursor = plan.send(self.get_collection(model), self._get_session(session))
-        return AIOCursor(model, cursor, plan.parse)
+        collection, driver = self.get_collection(model), self._get_session(session)
+        return AIOCursor(model, plan.send(collection, driver, PARSE_BATCH), plan.parse)
 
     @overload
     async def find_one(

@@ -1,12 +1,16 @@
 """Cursors: what find and aggregate return, awaited, iterated, and iterated again."""
 
+import asyncio
 import gc
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pydantic import field_validator
+from pymongo import AsyncMongoClient, monitoring
 
 from odmantic_fastapi import AIOEngine, Field, Model, SyncEngine
-from odmantic_fastapi.cursor import AIOCursor, SyncCursor
+from odmantic_fastapi.cursor import PARSE_BATCH, AIOCursor, SyncCursor
 from odmantic_fastapi.exceptions import DocumentParsingError
 
 
@@ -113,45 +117,93 @@ async def test_an_awaited_find_refuses_a_key_only_a_default_factory_could_fill(
     assert "tags" in str(alone.value)
 
 
-class Counted(Model):
-    """Records whether the garbage collector ran while each document was validated."""
+class Numbered(Model):
+    """Notes each document's validation in EVENTS, beside the driver's getMores."""
 
     n: int
 
     @field_validator("n")
     @classmethod
-    def note_collector(cls, value: int) -> int:
-        COLLECTOR_STATES.append(gc.isenabled())
+    def note_parse(cls, value: int) -> int:
         if value < 0:
             raise ValueError("negative")
+        EVENTS.append(("parse", value))
         return value
 
 
-COLLECTOR_STATES: list[bool] = []
+EVENTS: list[tuple[str, int]] = []
 
 
-async def test_a_large_find_parses_with_the_collector_paused_then_resumes_it(
-    aio_engine: AIOEngine, collector_enabled: None
+class _GetMores(monitoring.CommandListener):
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "getMore":
+            EVENTS.append(("getMore", event.command["batchSize"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def listened(mongodb_url: str, mongodb_database_name: str) -> AsyncIterator[AIOEngine]:
+    """An engine on pymongo's async client whose getMores are noted in EVENTS."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_url, event_listeners=[_GetMores()])
+    EVENTS.clear()
+    yield AIOEngine(client, database=mongodb_database_name)
+    await client.close()
+
+
+async def stored_numbers(engine: AIOEngine, count: int) -> None:
+    await engine.get_collection(Numbered).insert_many([{"n": i} for i in range(count)])
+    EVENTS.clear()
+
+
+async def test_a_find_of_many_batches_returns_every_document_in_order(
+    aio_engine: AIOEngine,
 ) -> None:
-    await aio_engine.get_collection(Counted).insert_many([{"n": i} for i in range(300)])
-    COLLECTOR_STATES.clear()
-    assert len(await aio_engine.find(Counted)) == 300
-    assert COLLECTOR_STATES == [False] * 300
-    assert gc.isenabled()
-    COLLECTOR_STATES.clear()
-    assert len(await aio_engine.find(Counted, limit=10)) == 10  # too few to pause for
-    assert COLLECTOR_STATES == [True] * 10
+    count = 2 * PARSE_BATCH + 500
+    await stored_numbers(aio_engine, count)
+    found = await aio_engine.find(Numbered, sort=Numbered.n)
+    assert [instance.n for instance in found] == list(range(count))
+    assert {instance.__fields_modified__ for instance in found} == {frozenset()}
 
 
-async def test_a_large_find_with_an_invalid_document_resumes_the_collector(
-    aio_engine: AIOEngine, collector_enabled: None
+async def test_a_find_asks_for_the_next_batch_before_it_parses_the_current_one(
+    listened: AIOEngine,
 ) -> None:
-    await aio_engine.get_collection(Counted).insert_many(
-        [{"n": i} for i in range(299)] + [{"n": -1}]
-    )
+    await stored_numbers(listened, 2 * PARSE_BATCH + 500)
+    await listened.find(Numbered, sort=Numbered.n)
+    get_mores = [i for i, event in enumerate(EVENTS) if event[0] == "getMore"]
+    assert [EVENTS[i] for i in get_mores] == [("getMore", PARSE_BATCH)] * 2
+    # Each getMore is sent before the first document of the batch before it is parsed.
+    assert EVENTS[get_mores[0] + 1] == ("parse", 0)
+    assert EVENTS[get_mores[1] + 1] == ("parse", PARSE_BATCH)
+
+
+async def test_a_find_with_a_limit_stops_at_the_limit_across_batches(
+    aio_engine: AIOEngine,
+) -> None:
+    await stored_numbers(aio_engine, 2 * PARSE_BATCH)
+    found = await aio_engine.find(Numbered, sort=Numbered.n, skip=10, limit=PARSE_BATCH + 5)
+    assert [instance.n for instance in found] == list(range(10, PARSE_BATCH + 15))
+
+
+async def test_an_invalid_document_stops_a_find_and_abandons_the_next_batch_quietly(
+    listened: AIOEngine,
+) -> None:
+    loop_errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+    collection = listened.get_collection(Numbered)
+    await collection.insert_many([{"n": i} for i in range(3 * PARSE_BATCH)])
+    await collection.update_one({"n": 5}, {"$set": {"n": -1}})
     with pytest.raises(DocumentParsingError):
-        await aio_engine.find(Counted)
-    assert gc.isenabled()
+        await listened.find(Numbered, sort=Numbered.n)
+    gc.collect()
+    await asyncio.sleep(0.05)
+    assert loop_errors == []
+    assert len(await listened.find(Numbered, Numbered.n >= 0)) == 3 * PARSE_BATCH - 1
 
 
 def test_a_sync_cursor_iterates_the_same_instances_twice(sync_engine: SyncEngine) -> None:
