@@ -70,14 +70,31 @@ class _ClosesWithTheRequest:
 class RequestSession(_ClosesWithTheRequest, AIOSession):
     """The session of one request: refuses use once the request's outcome is decided.
 
-    ``joined`` is what engine calls without ``session=`` use: this session, or
-    the request's transaction on it once one is started.
+    It holds no reference to itself, and its transaction's only until the
+    response is sent (:meth:`release`): a request's session and transaction
+    form no reference cycle, so they are freed as the request ends rather
+    than whenever the garbage collector next runs.
     """
 
     def __init__(self, engine: "AIOEngine") -> None:
         super().__init__(engine)
         self.phase = _Phase()
-        self.joined: AIOSession = self
+        self._joined_transaction: RequestTransaction | None = None
+
+    @property
+    def joined(self) -> AIOSession:
+        """What engine calls without ``session=`` use: the request's transaction, once started."""
+        transaction = self._joined_transaction
+        return self if transaction is None else transaction
+
+    def join(self, transaction: "RequestTransaction") -> None:
+        """Engine calls without ``session=`` join ``transaction`` from now on."""
+        self._joined_transaction = transaction
+
+    def release(self) -> None:
+        """The response is sent: engine calls without ``session=`` go to the database alone."""
+        self.phase.released = True
+        self._joined_transaction = None
 
     def transaction(self, **options: Unpack[TransactionSettings]) -> "RequestTransaction":
         return RequestTransaction(self, TransactionOptions(**options))
