@@ -72,8 +72,8 @@ class RequestSession(_ClosesWithTheRequest, AIOSession):
 
     It holds no reference to itself, and its transaction's only until the
     response is sent (:meth:`release`): a request's session and transaction
-    form no reference cycle, so they are freed as the request ends rather
-    than whenever the garbage collector next runs.
+    form no reference cycle, so reference counting frees them once nothing
+    else holds them, without waiting for the garbage collector.
     """
 
     def __init__(self, engine: "AIOEngine") -> None:
