@@ -66,6 +66,10 @@ class _ClosesWithTheRequest:
         self.phase.check()
         return super().get_driver_session()  # type: ignore[misc]  # a session class follows in the MRO
 
+    def release(self) -> None:
+        """The response is sent: engine calls without ``session=`` go to the database alone."""
+        self.phase.released = True
+
 
 class RequestSession(_ClosesWithTheRequest, AIOSession):
     """The session of one request: refuses use once the request's outcome is decided.
@@ -92,8 +96,7 @@ class RequestSession(_ClosesWithTheRequest, AIOSession):
         self._joined_transaction = transaction
 
     def release(self) -> None:
-        """The response is sent: engine calls without ``session=`` go to the database alone."""
-        self.phase.released = True
+        super().release()
         self._joined_transaction = None
 
     def transaction(self, **options: Unpack[TransactionSettings]) -> "RequestTransaction":
